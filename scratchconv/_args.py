@@ -1,0 +1,163 @@
+"""Argument checks and convolution geometry shared by every kernel.
+
+The public functions call these before any Numba code runs: a kernel that
+indexes out of bounds can crash the whole process, so nothing reaches a kernel
+unless its shapes, dtypes and geometry have been checked here.
+
+Geometry follows TensorFlow/Keras exactly:
+
+- 'valid': no padding; out = ceil((in - (k - 1) * d) / s).
+- 'same':  out = ceil(in / s); the total padding
+  max((out - 1) * s + (k - 1) * d + 1 - in, 0) is split with the odd pixel at
+  the bottom/right (pad_before = total // 2).
+"""
+
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+PADDINGS = ("valid", "same")
+
+
+def as_pair(value, name):
+    """An int or a pair of ints >= 1, as a tuple (rows, cols)."""
+    if isinstance(value, (Integral, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        pair = (int(value), int(value))
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (Integral, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in value)
+    ):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if pair[0] < 1 or pair[1] < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+    return pair
+
+
+def check_padding(padding):
+    """'valid' or 'same' (any case), returned lower-case."""
+    if not isinstance(padding, str):
+        raise TypeError(f"padding must be 'valid' or 'same', got {padding!r}")
+    if padding.lower() not in PADDINGS:
+        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+    return padding.lower()
+
+
+def check_array(a, name, ndim, dtype=None):
+    """A float32/float64 ndarray of rank ``ndim`` (and dtype ``dtype`` if given).
+
+    Array-likes are converted with np.asarray; nothing is copied or modified.
+    """
+    if isinstance(a, (str, bytes)) or a is None:
+        raise TypeError(f"{name} must be a float32 or float64 array, got {type(a).__name__}")
+    a = np.asarray(a)
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must be a float32 or float64 array, got dtype {a.dtype}; "
+            f"convert it first, e.g. {name}.astype(np.float32)"
+        )
+    if dtype is not None and a.dtype != dtype:
+        raise TypeError(
+            f"{name} has dtype {a.dtype} but the input x has dtype {dtype}; "
+            f"inputs and weights must share one dtype"
+        )
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must have rank {ndim}, got shape {a.shape}")
+    return a
+
+
+def check_bias(bias, n_out, dtype, name="bias"):
+    """None, or a vector of ``n_out`` values of ``dtype``."""
+    if bias is None:
+        return None
+    bias = check_array(bias, name, 1, dtype)
+    if bias.shape[0] != n_out:
+        raise ValueError(f"{name} must have shape ({n_out},), got {bias.shape}")
+    return bias
+
+
+def check_grad(dy, name, expected_shape, dtype):
+    """The upstream gradient: same dtype as x and exactly the forward's output shape."""
+    dy = check_array(dy, name, len(expected_shape), dtype)
+    if dy.shape != tuple(expected_shape):
+        raise ValueError(f"{name} must have the forward output's shape {tuple(expected_shape)}, got {dy.shape}")
+    return dy
+
+
+def same_padding(size, k, s, d):
+    """(out, pad_before, pad_after) for 'same' along one axis."""
+    out = -(-size // s)
+    total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+    return out, total // 2, total - total // 2
+
+
+def valid_padding(size, k, s, d):
+    """(out, 0, 0) for 'valid' along one axis; out may be <= 0."""
+    span = (k - 1) * d + 1
+    out = -(-(size - span + 1) // s)
+    return out, 0, 0
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Everything a kernel needs to know about one convolution's sliding window."""
+
+    n: int
+    h: int
+    w: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    dh: int
+    dw: int
+    pad_top: int
+    pad_bottom: int
+    pad_left: int
+    pad_right: int
+    out_h: int
+    out_w: int
+
+    @property
+    def padded_h(self):
+        return self.h + self.pad_top + self.pad_bottom
+
+    @property
+    def padded_w(self):
+        return self.w + self.pad_left + self.pad_right
+
+
+def conv_geometry(x_shape, kernel_hw, strides, padding, dilation_rate):
+    """The window geometry of a 2-D convolution of an NHWC input.
+
+    Raises ValueError when the output would be empty.
+    """
+    n, h, w = x_shape[0], x_shape[1], x_shape[2]
+    kh, kw = kernel_hw
+    (sh, sw), (dh, dw) = strides, dilation_rate
+    pad = same_padding if padding == "same" else valid_padding
+    out_h, top, bottom = pad(h, kh, sh, dh)
+    out_w, left, right = pad(w, kw, sw, dw)
+    if h < 1 or w < 1 or out_h < 1 or out_w < 1:
+        raise ValueError(
+            f"the output would be empty: input {h}x{w} with kernel {kh}x{kw}, "
+            f"dilation_rate {(dh, dw)}, strides {(sh, sw)} and padding='{padding}' "
+            f"gives {max(out_h, 0)}x{max(out_w, 0)}"
+        )
+    return Geometry(n, h, w, kh, kw, sh, sw, dh, dw, top, bottom, left, right, out_h, out_w)
+
+
+def pad_input(x, g):
+    """x zero-padded by the geometry's padding, C-contiguous. (N, H_pad, W_pad, C)"""
+    if g.pad_top == g.pad_bottom == g.pad_left == g.pad_right == 0:
+        return np.ascontiguousarray(x)
+    return np.pad(x, ((0, 0), (g.pad_top, g.pad_bottom), (g.pad_left, g.pad_right), (0, 0)))
+
+
+def crop_padding(x_padded, g):
+    """The inverse of pad_input: the interior (N, H, W, C) of a padded array."""
+    return x_padded[:, g.pad_top : g.pad_top + g.h, g.pad_left : g.pad_left + g.w, :]

@@ -1,0 +1,27 @@
+"""Numba settings, in one place.
+
+Every fast kernel in scratchconv is decorated with ``kernel`` (parallel) or
+``serial_kernel``. The settings:
+
+- ``cache=True``: compiled machine code is stored next to the source in
+  ``__pycache__`` so a second process pays no compile time. Numba's cache only
+  notices edits to the decorated function's own file, so each kernel keeps its
+  helpers in its own module.
+- ``fastmath=False``: IEEE semantics, so NaN and Inf propagate exactly as they
+  do in Keras and results are reproducible.
+- ``nogil=True``: kernels release the GIL.
+- ``error_model='numpy'``: division by zero gives inf/nan like NumPy instead of
+  raising (and lets loops vectorise).
+
+With ``NUMBA_DISABLE_JIT=1`` in the environment, Numba returns the plain
+Python functions and ``prange`` is ``range``: every kernel can then be stepped
+through in a debugger (slowly).
+"""
+
+import numba
+from numba import prange  # noqa: F401  (re-exported for the kernel modules)
+
+OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
+
+kernel = numba.njit(parallel=True, **OPTIONS)
+serial_kernel = numba.njit(parallel=False, **OPTIONS)
