@@ -1,0 +1,386 @@
+"""Conv2D, DepthwiseConv2D, SeparableConv2D and PointwiseConv2D: Keras's layers on scratchconv's kernels.
+
+Each layer takes the Keras constructor arguments that change the math, applies
+Keras's acceptance rules (same rules, same ``ValueError``), holds its weights in
+Keras's shapes and order, and runs the fast kernels::
+
+    layer                 weights (get_weights() order)                      output channels
+    Conv2D                kernel (kh, kw, C/groups, F), bias (F,)            F
+    PointwiseConv2D       kernel (1, 1, C/groups, F),   bias (F,)            F
+    DepthwiseConv2D       depthwise_kernel (kh, kw, C, M), bias (C*M,)       C*M
+    SeparableConv2D       depthwise_kernel (kh, kw, C, M),
+                          pointwise_kernel (1, 1, C*M, F), bias (F,)         F
+
+forward:  z = kernel(x) + bias;  y = activation(z)
+backward: dz = activation'(dy);  (dx, dweights..., dbias) = kernel_backward(dz)
+
+The kernels work in NHWC. With ``data_format='channels_first'`` the layer
+transposes NCHW -> NHWC before the kernel and back after it; the activation is
+applied in the user's layout, as Keras does (this matters only for softmax, which
+Keras takes over the last axis: the channels with 'channels_last', the width with
+'channels_first').
+
+Like a Keras layer, a float input is cast to the layer's dtype (float32 by
+default, float64 with ``dtype='float64'``).
+"""
+
+from numbers import Integral
+
+import numpy as np
+
+from .. import activations, initializers
+from .._args import check_array, check_grad, check_padding
+from ..depthwise import depthwise_conv2d, depthwise_conv2d_backward
+from ..params import conv_output_size
+from ..pointwise import pointwise_conv2d, pointwise_conv2d_backward
+from ..separable import separable_conv2d, separable_conv2d_backward
+from ..standard import conv2d, conv2d_backward
+from .base import Layer
+
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+# --------------------------------------------------------------------------- argument rules (Keras's)
+
+
+def _is_int(value):
+    return isinstance(value, (Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def keras_pair(value, name):
+    """Keras's ``standardize_tuple(value, 2, name)``: an int or 2 ints, all > 0, else ValueError."""
+    if _is_int(value):
+        pair = (int(value), int(value))
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v) for v in value):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise ValueError(f"{name} must be an int or a tuple of 2 ints, got {value!r}")
+    if min(pair) < 1:
+        raise ValueError(f"{name} must be > 0 in both dimensions, got {value!r}")
+    return pair
+
+
+def positive_int(value, name):
+    """filters, groups, depth_multiplier: an int (TypeError otherwise) that is > 0 (ValueError otherwise)."""
+    if not _is_int(value):
+        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a strictly positive int, got {value!r}")
+    return int(value)
+
+
+def check_data_format(value):
+    """None (= 'channels_last', Keras's default image_data_format) or one of DATA_FORMATS, any case."""
+    if value is None:
+        return "channels_last"
+    data_format = str(value).lower()
+    if data_format not in DATA_FORMATS:
+        raise ValueError(f"data_format must be 'channels_last' or 'channels_first', got {value!r}")
+    return data_format
+
+
+def _check_initializers(*names):
+    """Unknown initializer names fail at construction (ValueError), as in Keras."""
+    for name in names:
+        initializers.get(name)
+
+
+# --------------------------------------------------------------------------- the shared machinery
+
+
+class _Conv(Layer):
+    """What every convolution layer shares: arguments, shapes, layouts, activation, forward/backward."""
+
+    def __init__(self, kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                 *, seed=None, name=None, dtype="float32", input_shape=None):
+        super().__init__(name=name, dtype=dtype, input_shape=input_shape)
+        self.kernel_size = keras_pair(kernel_size, "kernel_size")
+        self.strides = keras_pair(strides, "strides")
+        self.dilation_rate = keras_pair(dilation_rate, "dilation_rate")
+        self.padding = check_padding(padding)
+        self.data_format = check_data_format(data_format)
+        self.activation = "linear" if activation is None else activation
+        self._activation_forward, self._activation_backward = activations.get(activation)
+        if not isinstance(use_bias, (bool, np.bool_)):
+            raise TypeError(f"use_bias must be True or False, got {use_bias!r}")
+        self.use_bias = bool(use_bias)
+        self.rng = np.random.default_rng(seed)  # an int, None or a np.random.Generator
+        self._cache = None
+
+    # --- what each layer defines ---------------------------------------------------------
+    def output_channels(self, channels):
+        raise NotImplementedError
+
+    def weight_shapes(self, channels):
+        """[(name, shape, initializer name)] in Keras's get_weights() order."""
+        raise NotImplementedError
+
+    def kernel_forward(self, x):
+        """(N, H, W, C) -> (N, H_out, W_out, C_out), bias included."""
+        raise NotImplementedError
+
+    def kernel_backward(self, dz, x):
+        """-> (dx, dweight..., dbias or None), in the weights' order."""
+        raise NotImplementedError
+
+    # --- shapes ------------------------------------------------------------------------
+    def _channels(self, input_shape):
+        """The channel count of a (batch, ...) input shape, checking rank 4."""
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"layer {self.name!r} expects an input shape of rank 4 (batch, rows, cols, channels) "
+                f"or (batch, channels, rows, cols), got {input_shape}"
+            )
+        channels = input_shape[3] if self.data_format == "channels_last" else input_shape[1]
+        if not _is_int(channels) or channels < 1:
+            raise ValueError(f"layer {self.name!r} needs a known, positive channel count, got input shape {input_shape}")
+        return int(channels)
+
+    def compute_output_shape(self, input_shape):
+        """Keras's output shape: (N, H_out, W_out, C_out) or (N, C_out, H_out, W_out); None stays None.
+
+        'valid': out = floor((in - d*(k-1) - 1) / s) + 1;  'same': out = ceil(in / s).
+        Raises ValueError where 'valid' leaves no output, as Keras does.
+        """
+        input_shape = tuple(input_shape)
+        channels = self._channels(input_shape)
+        rows, cols = input_shape[1:3] if self.data_format == "channels_last" else input_shape[2:4]
+        out = [
+            conv_output_size(size, k, s, d, self.padding)
+            for size, k, s, d in zip((rows, cols), self.kernel_size, self.strides, self.dilation_rate)
+        ]
+        if any(o is not None and o <= 0 for o in out):
+            raise ValueError(
+                f"layer {self.name!r}: the output would be empty: input shape {input_shape}, kernel_size "
+                f"{self.kernel_size}, dilation_rate {self.dilation_rate}, strides {self.strides}, "
+                f"padding='{self.padding}'"
+            )
+        c_out = self.output_channels(channels)
+        if self.data_format == "channels_last":
+            return (input_shape[0], out[0], out[1], c_out)
+        return (input_shape[0], c_out, out[0], out[1])
+
+    def build(self, input_shape):
+        """Check the input shape and create the weights (Keras's shapes, order and default initializers)."""
+        input_shape = tuple(input_shape)
+        channels = self._channels(input_shape)
+        self.compute_output_shape(input_shape)  # Keras checks the output is non-empty here too
+        self.weights = [
+            initializers.get(init)(shape, self.dtype, self.rng) for _, shape, init in self.weight_shapes(channels)
+        ]
+        self.gradients = [np.zeros_like(w) for w in self.weights]
+        self.channels = channels
+        super().build(input_shape)
+
+    @property
+    def weight_names(self):
+        return [name for name, _, _ in self.weight_shapes(self.channels)]
+
+    # --- layouts -----------------------------------------------------------------------
+    def _to_nhwc(self, a):
+        return a if self.data_format == "channels_last" else a.transpose(0, 2, 3, 1)  # NCHW -> NHWC view
+
+    def _from_nhwc(self, a):
+        if self.data_format == "channels_last":
+            return a
+        return np.ascontiguousarray(a.transpose(0, 3, 1, 2))  # NHWC -> NCHW
+
+    def _input(self, x):
+        x = check_array(x, "x", 4)
+        if not self.built:
+            self.build((None, *x.shape[1:]))
+        channels = x.shape[3] if self.data_format == "channels_last" else x.shape[1]
+        if channels != self.channels:
+            axis = -1 if self.data_format == "channels_last" else 1
+            raise ValueError(
+                f"layer {self.name!r} was built for {self.channels} input channels (axis {axis}, "
+                f"data_format='{self.data_format}'), got x of shape {x.shape}"
+            )
+        return x.astype(self.dtype, copy=False)  # Keras casts float inputs to the layer's dtype
+
+    # --- forward / backward --------------------------------------------------------------
+    def forward(self, x, training=False):
+        """y = activation(conv(x) + bias), in the layer's data_format.
+
+        x: (N, H, W, C) or (N, C, H, W)  ->  y: (N, H_out, W_out, C_out) or (N, C_out, H_out, W_out)
+        """
+        x = self._input(x)
+        x_nhwc = self._to_nhwc(x)  # (N, H, W, C)
+        z = self._from_nhwc(self.kernel_forward(x_nhwc))  # user's layout, before the activation
+        y = self._activation_forward(z)  # same shape as z
+        self._cache = (x_nhwc, z, y)
+        return y
+
+    def backward(self, dy):
+        """dx for dy = dL/dy of the last forward; fills self.gradients (get_weights() order).
+
+        dz = activation_backward(dy); then the kernel's backward pass gives dx and the weight
+        gradients. Returns dx in the input's layout and shape.
+        """
+        if self._cache is None:
+            raise ValueError(f"layer {self.name!r}: call forward(x) before backward(dy)")
+        x_nhwc, z, y = self._cache
+        dy = check_grad(dy, "dy", y.shape, None).astype(self.dtype, copy=False)
+        dz = self._activation_backward(dy, z, y)  # same shape as y
+        dx, *grads = self.kernel_backward(self._to_nhwc(dz), x_nhwc)  # dx (N, H, W, C)
+        if grads[-1] is None:  # no bias
+            grads = grads[:-1]
+        for live, new in zip(self.gradients, grads):
+            live[...] = new  # in place: an optimizer may hold references
+        return self._from_nhwc(dx)
+
+    def _bias(self):
+        return self.weights[-1] if self.use_bias else None
+
+    def _window(self):
+        return dict(strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate)
+
+
+# --------------------------------------------------------------------------- the four layers
+
+
+class Conv2D(_Conv):
+    """keras.layers.Conv2D: y = activation(conv2d(x, kernel, groups) + bias).
+
+    Keras's rules: filters and groups > 0; filters % groups == 0 and C % groups == 0
+    (checked at build); strides > 1 together with dilation_rate > 1 is rejected.
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", *, seed=None, name=None, dtype="float32", input_shape=None):
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                         seed=seed, name=name, dtype=dtype, input_shape=input_shape)
+        self.filters = positive_int(filters, "filters")
+        self.groups = positive_int(groups, "groups")
+        if self.filters % self.groups != 0:
+            raise ValueError(f"filters ({self.filters}) must be divisible by groups ({self.groups})")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(
+                f"Conv2D does not support strides > 1 together with dilation_rate > 1 (as in Keras), got "
+                f"strides={self.strides} and dilation_rate={self.dilation_rate}"
+            )
+        _check_initializers(kernel_initializer, bias_initializer)
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+
+    def output_channels(self, channels):
+        return self.filters
+
+    def weight_shapes(self, channels):
+        if channels % self.groups != 0:
+            raise ValueError(
+                f"the input channels ({channels}) must be divisible by groups ({self.groups}) in layer {self.name!r}"
+            )
+        kernel = ("kernel", (*self.kernel_size, channels // self.groups, self.filters), self.kernel_initializer)
+        bias = ("bias", (self.filters,), self.bias_initializer)
+        return [kernel, bias] if self.use_bias else [kernel]
+
+    def kernel_forward(self, x):
+        return conv2d(x, self.weights[0], self._bias(), groups=self.groups, **self._window())  # (N, H_out, W_out, F)
+
+    def kernel_backward(self, dz, x):
+        return conv2d_backward(dz, x, self.weights[0], self._bias(), groups=self.groups, **self._window())
+
+
+class PointwiseConv2D(Conv2D):
+    """A 1x1 Conv2D (keras.layers.Conv2D(filters, 1, ...)): each pixel's channels times a (C, F) matrix.
+
+    With groups=1 it runs ``pointwise_conv2d`` on x[:, ::sh, ::sw, :] (a 1x1 window with strides
+    just skips pixels, and 'same' adds no padding for a 1x1 window); with groups > 1, ``conv2d``.
+    """
+
+    def __init__(self, filters, strides=1, padding="valid", data_format=None, groups=1, activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 *, seed=None, name=None, dtype="float32", input_shape=None):
+        super().__init__(filters, 1, strides, padding, data_format, 1, groups, activation, use_bias,
+                         kernel_initializer, bias_initializer, seed=seed, name=name, dtype=dtype,
+                         input_shape=input_shape)
+
+    def kernel_forward(self, x):
+        if self.groups > 1:
+            return super().kernel_forward(x)
+        sh, sw = self.strides
+        return pointwise_conv2d(x[:, ::sh, ::sw, :], self.weights[0], self._bias())  # (N, H_out, W_out, F)
+
+    def kernel_backward(self, dz, x):
+        if self.groups > 1:
+            return super().kernel_backward(dz, x)
+        sh, sw = self.strides
+        dx_kept, dkernel, dbias = pointwise_conv2d_backward(dz, x[:, ::sh, ::sw, :], self.weights[0], self._bias())
+        dx = np.zeros(x.shape, dtype=x.dtype)  # (N, H, W, C): the skipped pixels get no gradient
+        dx[:, ::sh, ::sw, :] = dx_kept  # (N, H_out, W_out, C)
+        return dx, dkernel, dbias
+
+
+class DepthwiseConv2D(_Conv):
+    """keras.layers.DepthwiseConv2D: each channel c convolved with its own M kernels, channel c*M + m out.
+
+    Keras's rules: depth_multiplier > 0; strides > 1 with dilation_rate > 1 is accepted. Unequal
+    row/column strides are computed (TensorFlow's float64 depthwise op refuses them).
+    """
+
+    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, data_format=None,
+                 dilation_rate=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", *, seed=None, name=None, dtype="float32", input_shape=None):
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                         seed=seed, name=name, dtype=dtype, input_shape=input_shape)
+        self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier")
+        _check_initializers(depthwise_initializer, bias_initializer)
+        self.depthwise_initializer, self.bias_initializer = depthwise_initializer, bias_initializer
+
+    def output_channels(self, channels):
+        return channels * self.depth_multiplier
+
+    def weight_shapes(self, channels):
+        m = self.depth_multiplier
+        kernel = ("depthwise_kernel", (*self.kernel_size, channels, m), self.depthwise_initializer)
+        bias = ("bias", (channels * m,), self.bias_initializer)
+        return [kernel, bias] if self.use_bias else [kernel]
+
+    def kernel_forward(self, x):
+        return depthwise_conv2d(x, self.weights[0], self._bias(), **self._window())  # (N, H_out, W_out, C*M)
+
+    def kernel_backward(self, dz, x):
+        return depthwise_conv2d_backward(dz, x, self.weights[0], self._bias(), **self._window())
+
+
+class SeparableConv2D(_Conv):
+    """keras.layers.SeparableConv2D: depthwise (strides, dilation; no bias) then pointwise (1x1) + bias.
+
+    Keras's rules: filters and depth_multiplier > 0; strides > 1 with dilation_rate > 1 is accepted.
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
+                 depth_multiplier=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 pointwise_initializer="glorot_uniform", bias_initializer="zeros",
+                 *, seed=None, name=None, dtype="float32", input_shape=None):
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                         seed=seed, name=name, dtype=dtype, input_shape=input_shape)
+        self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier")
+        self.filters = positive_int(filters, "filters")
+        _check_initializers(depthwise_initializer, pointwise_initializer, bias_initializer)
+        self.depthwise_initializer = depthwise_initializer
+        self.pointwise_initializer = pointwise_initializer
+        self.bias_initializer = bias_initializer
+
+    def output_channels(self, channels):
+        return self.filters
+
+    def weight_shapes(self, channels):
+        m = self.depth_multiplier
+        shapes = [
+            ("depthwise_kernel", (*self.kernel_size, channels, m), self.depthwise_initializer),
+            ("pointwise_kernel", (1, 1, channels * m, self.filters), self.pointwise_initializer),
+        ]
+        if self.use_bias:
+            shapes.append(("bias", (self.filters,), self.bias_initializer))
+        return shapes
+
+    def kernel_forward(self, x):
+        depthwise, pointwise = self.weights[:2]
+        return separable_conv2d(x, depthwise, pointwise, self._bias(), **self._window())  # (N, H_out, W_out, F)
+
+    def kernel_backward(self, dz, x):
+        depthwise, pointwise = self.weights[:2]
+        return separable_conv2d_backward(dz, x, depthwise, pointwise, self._bias(), **self._window())
