@@ -1,0 +1,108 @@
+"""What ``scratchconv bench`` reports about the machine, its threads and Numba's cache."""
+
+import ctypes
+import os
+import platform
+import sys
+
+import numba
+import numpy as np
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def blas_info():
+    """(name and version, threads) of the BLAS that np.matmul uses; threads None when unknown."""
+    try:
+        blas = np.__config__.CONFIG["Build Dependencies"]["blas"]
+        name = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except (AttributeError, KeyError, TypeError):
+        name = "unknown"
+    threads = None
+    try:  # OpenBLAS as bundled with numpy wheels: ask the loaded library
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+        for path in paths:
+            lib = ctypes.CDLL(path)
+            for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                           "openblas_get_num_threads"):
+                if hasattr(lib, symbol):
+                    threads = int(getattr(lib, symbol)())
+                    break
+            if threads is not None:
+                break
+    except OSError:
+        pass
+    return name, threads
+
+
+def machine_info():
+    """A dict describing the machine and the thread settings the run used."""
+    blas, blas_threads = blas_info()
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        layer = numba.config.THREADING_LAYER
+    return {
+        "cpu": cpu_model(),
+        "cpus": usable,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "numba_threads": numba.get_num_threads(),
+        "numba_threading_layer": layer,
+        "numba_jit_disabled": bool(numba.config.DISABLE_JIT),
+        "blas": blas,
+        "blas_threads": blas_threads,
+        "thread_env": {k: os.environ[k] for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                   "MKL_NUM_THREADS") if k in os.environ},
+    }
+
+
+def _dispatchers():
+    """Every Numba dispatcher (jitted kernel) in the loaded scratchconv modules, bench helpers excluded."""
+    from numba.core.dispatcher import Dispatcher
+
+    found = {}
+    for name, module in list(sys.modules.items()):
+        if module is None or not name.startswith("scratchconv.") or name.startswith("scratchconv._bench"):
+            continue
+        for obj in list(vars(module).values()):
+            if isinstance(obj, Dispatcher):
+                found[id(obj)] = obj
+    return list(found.values())
+
+
+def cache_counts():
+    """(loaded from the cache, compiled) so far, summed over every scratchconv kernel and signature."""
+    loaded = compiled = 0
+    for dispatcher in _dispatchers():
+        stats = dispatcher.stats
+        loaded += sum(stats.cache_hits.values())
+        compiled += sum(stats.cache_misses.values())
+    return loaded, compiled
+
+
+def cache_state(loaded, compiled):
+    """'warm' (every kernel came from the cache), 'cold' (all compiled), 'partial', or 'in memory'
+    (nothing loaded or compiled: this process had already run them)."""
+    if numba.config.DISABLE_JIT:
+        return "jit disabled"
+    if loaded and not compiled:
+        return "warm"
+    if compiled and not loaded:
+        return "cold"
+    return "partial" if compiled else "in memory"

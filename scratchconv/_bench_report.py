@@ -1,0 +1,135 @@
+"""The tables ``scratchconv bench`` prints, made from its JSON-able results."""
+
+PHASES = (("forward", "fwd"), ("forward_backward", "fwd+bwd"))
+
+
+def _ms(value):
+    return "-" if value is None else f"{value:.3f}" if value < 10 else f"{value:.1f}" if value < 1e4 else f"{value:.0f}"
+
+
+def _pct(value):
+    return "-" if value is None else f"{100 * value:.0f}%"
+
+
+def _target(entry):
+    if entry["ratio"] is None:
+        return f"<={entry['target']:.2f}"
+    return f"<={entry['target']:.2f} " + ("ok" if entry["met"] else "MISS")
+
+
+def header(results):
+    m, s, peak = results["machine"], results["settings"], results["peak"]
+    blas_threads = "?" if m["blas_threads"] is None else m["blas_threads"]
+    lines = [
+        f"$ {results['command']}",
+        f"batch {s['batch']}, {s['dtype']}, NHWC; {s['rounds']} interleaved rounds per layer"
+        + (" (--quick)" if s["quick"] else ""),
+        f"machine: {m['cpu']}, {m['cpus']} CPUs; numpy {m['numpy']}, numba {m['numba']}"
+        + (f", tensorflow {m['tensorflow']}" if "tensorflow" in m else ""),
+        f"threads: Numba {m['numba_threads']} ({m['numba_threading_layer']}), {m['blas']} {blas_threads}"
+        + (f", TF intra-op {m['tf_intra_op_threads']} / inter-op {m['tf_inter_op_threads']}"
+           if "tf_intra_op_threads" in m else ""),
+        f"peak: {peak['matmul_size']}^3 matmul, np.matmul {peak['numpy_gflops']:.1f} GFLOP/s"
+        + (f", tf.matmul {peak['tf_gflops']:.1f} GFLOP/s" if "tf_gflops" in peak else "")
+        + f" -> peak {peak['gflops']:.1f} GFLOP/s",
+    ]
+    if "tf_call_overhead_ms" in m:
+        lines.append(f"TF's fixed cost per tf.function call (an almost empty one): {m['tf_call_overhead_ms']:.3f} ms")
+    noise = results["noise"]
+    lines.append(
+        f"noise: {noise['discarded_rounds']} of {noise['rounds']} rounds discarded (probe before/after > "
+        f"{s['probe_threshold']}x its median {noise['probe_median_ms']:.3f} ms)"
+        + (f"; too few clean rounds, fastest kept, for: {', '.join(noise['noisy_layers'])}"
+           if noise["noisy_layers"] else "")
+    )
+    if m["numba_jit_disabled"]:
+        lines.append("NUMBA_DISABLE_JIT=1: the fast kernels ran as plain Python; these times mean nothing")
+    return lines
+
+
+def layer_table(results):
+    columns = ("layer", "pass", "ours ms", "TF ms", "ratio", "target", "ours GF/s", "peak", "TF GF/s", "peak",
+               "kept")
+    widths = (26, 8, 9, 9, 6, 10, 10, 5, 9, 5, 6)
+    align = ("<", "<", ">", ">", ">", "<", ">", ">", ">", ">", ">")
+
+    def line(cells):
+        return "  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths)).rstrip()
+
+    lines = [line(columns)]
+    for row in results["rows"]:
+        for phase, name in PHASES:
+            e = row[phase]
+            tf = e["tf"] or {}
+            lines.append(line((
+                row["layer"] if phase == "forward" else "", name, _ms(e["ours"]["ms"]), _ms(tf.get("ms")),
+                "-" if e["ratio"] is None else f"{e['ratio']:.2f}", _target(e), f"{e['ours']['gflops']:.1f}",
+                _pct(e["ours"]["peak_share"]), "-" if not tf else f"{tf['gflops']:.1f}", _pct(tf.get("peak_share")),
+                f"{row['kept_rounds']}/{row['rounds']}" if phase == "forward" else "",
+            )))
+        if row["tf_error"]:
+            lines.append(f"{'':26}  TF cannot run this layer: {row['tf_error']}")
+        elif row["max_rel_diff_vs_tf"] is not None and row["max_rel_diff_vs_tf"] > 1e-3:
+            lines.append(f"{'':26}  WARNING: ours and TF differ by {row['max_rel_diff_vs_tf']:.1e} (relative)")
+    return lines
+
+
+def target_summary(results):
+    lines = []
+    for kind in dict.fromkeys(row["kind"] for row in results["rows"]):
+        rows = [row for row in results["rows"] if row["kind"] == kind]
+        for phase, name in PHASES:
+            entries = [row[phase] for row in rows if row[phase]["ratio"] is not None]
+            if not entries:
+                continue
+            met = sum(e["met"] for e in entries)
+            ratios = ", ".join(f"{e['ratio']:.2f}" for e in entries)
+            lines.append(f"  {kind:9} {name:7} <= {entries[0]['target']:.2f}: {met}/{len(entries)} met  ({ratios})")
+    return lines
+
+
+def compile_table(results):
+    lines = ["Numba compile cost (first call minus steady state; 'warm' = every kernel loaded from the cache):",
+             f"  {'kind':10}{'layer':26}{'fwd first':>11}{'compile':>10}{'bwd first':>11}{'compile':>10}   cache"]
+    for c in results["compile"]:
+        lines.append(
+            f"  {c['kind']:10}{c['layer']:26}{_ms(c['forward_first_ms']):>11}{_ms(c.get('forward_compile_ms')):>10}"
+            f"{_ms(c['backward_first_ms']):>11}{_ms(c.get('backward_compile_ms')):>10}   {c['cache']} "
+            f"({c['kernels_loaded']} loaded, {c['kernels_compiled']} compiled)"
+        )
+    lines.append("  (ms; `scratchconv bench --cold-warm` times a fresh process with an empty and a warm cache)")
+    return lines
+
+
+def naive_table(results):
+    if not results["naive"]:
+        return []
+    batch = results["naive"][0]["batch"]
+    lines = [f"Loop-by-loop versions (scratchconv.naive), one call each at batch {batch}, per image:",
+             f"  {'layer':26}{'naive fwd ms':>14}{'fast fwd ms':>13}{'slower':>9}{'naive bwd ms':>14}"
+             f"{'fast bwd ms':>13}{'slower':>9}"]
+    for n in results["naive"]:
+        lines.append(
+            f"  {n['layer']:26}{_ms(n['forward_per_image_ms']):>14}{_ms(n['fast_forward_per_image_ms']):>13}"
+            f"{n['forward_slowdown']:>8.0f}x{_ms(n['backward_per_image_ms']):>14}"
+            f"{_ms(n['fast_backward_per_image_ms']):>13}"
+            + ("        -" if n["backward_slowdown"] is None else f"{n['backward_slowdown']:>8.0f}x")
+        )
+    return lines
+
+
+def format_report(results):
+    """The whole report as text."""
+    lines = header(results) + [""] + layer_table(results) + [""]
+    lines.append("ratio = scratchconv time / TF time (medians, same process, interleaved); peak = share of the "
+                 "matmul peak; FLOPs = 2 per multiply-add, fwd+bwd = 3 x fwd")
+    if results["tf_available"]:
+        lines += ["", "targets (issue 6):"] + target_summary(results)
+    else:
+        lines.append(f"no TF ratios: {results['tf_message']}")
+    lines += [""] + compile_table(results)
+    naive = naive_table(results)
+    if naive:
+        lines += [""] + naive
+    lines.append(f"\n({results['seconds']:.0f} s)")
+    return "\n".join(lines)

@@ -1,0 +1,163 @@
+"""Timing on a noisy shared machine: interleaved rounds, a probe per round, medians.
+
+The rules, and the measurement behind each:
+
+- **Interleave.** Everything compared on one layer (ours forward, TF forward, ours forward+backward,
+  TF forward+backward) runs in the same round, round after round; odd rounds swap ours and TF, so
+  neither always goes first. A slow minute then slows both sides instead of one.
+- **Probe.** Before each round (and after the last) a small fixed matmul, 96x96x96 float32 split
+  over the Numba threads, is timed (median of 3). A round is discarded when the probe just before
+  or just after it took more than ``threshold`` x the median probe of the whole run: for seconds
+  on this kind of machine both threads can land on one vCPU, or a neighbour takes a core, and
+  everything runs 2-100x slower. The probe is a Numba ``prange`` loop rather than ``np.matmul``:
+  OpenBLAS threads it only from 128x128 up, and a threaded OpenBLAS call leaves its idle threads
+  spinning for ~0.1 s (measured: 4-9 ms of CPU per 20 ms afterwards), which would slow the round it
+  is meant to check. Numba's OpenMP threads spin ~1 ms.
+- **Settle.** Before each timed block, wait (up to 0.3 s) until this process uses < 20% of a core
+  over 5 ms, so that threads left spinning by the previous item (OpenBLAS after a matmul, OpenMP
+  after a prange) do not land on the next one. Then one untimed call (caches, branch predictors),
+  then ``calls`` timed calls, each timed alone.
+- **Medians.** A row's time is the median over every timed call of its kept rounds; the quartiles
+  are kept to show the spread.
+"""
+
+import time
+
+import numba
+import numpy as np
+
+from ._numba import kernel, prange
+
+PROBE_SIZE = 96
+
+
+@kernel
+def _probe_matmul(out, a, b):
+    """out = a @ b by rows, split over the Numba threads: the noise probe (see the module docstring)."""
+    for i in prange(a.shape[0]):
+        for j in range(b.shape[1]):
+            out[i, j] = 0.0
+        for k in range(a.shape[1]):
+            aik = a[i, k]
+            for j in range(b.shape[1]):
+                out[i, j] += aik * b[k, j]
+
+
+class Probe:
+    """The small fixed matmul timed around every round."""
+
+    def __init__(self):
+        rng = np.random.default_rng(0)
+        self.a = rng.standard_normal((PROBE_SIZE, PROBE_SIZE)).astype(np.float32)  # (96, 96)
+        self.out = np.empty_like(self.a)  # (96, 96)
+        # With NUMBA_DISABLE_JIT=1 the loop would run in Python (~1 s); OpenBLAS does 96^3 on one thread.
+        self.jit = not numba.config.DISABLE_JIT
+        self._once()  # compile, or load from the cache
+
+    def _once(self):
+        if self.jit:
+            _probe_matmul(self.out, self.a, self.a)
+        else:
+            np.matmul(self.a, self.a, out=self.out)
+
+    def __call__(self):
+        """Seconds one probe takes now (median of 3)."""
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            self._once()
+            times.append(time.perf_counter() - start)
+        return sorted(times)[1]
+
+
+def settle(max_wait=0.3, slice_s=0.005, busy=0.2):
+    """Sleep until this process uses < ``busy`` of a core over ``slice_s``; seconds waited."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < max_wait:
+        cpu = time.process_time()
+        time.sleep(slice_s)
+        if time.process_time() - cpu < busy * slice_s:
+            break
+    return time.perf_counter() - start
+
+
+def calls_per_block(fn, block_s, max_calls):
+    """How many calls make a timed block of about ``block_s`` seconds (fn is called 3 times)."""
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return int(min(max_calls, max(1, round(block_s / max(sorted(times)[1], 1e-7)))))
+
+
+def time_block(fn, calls):
+    """settle, one untimed call, then ``calls`` calls timed one by one: list of seconds."""
+    settle()
+    fn()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def run_rounds(items, probe, rounds, block_s, max_calls):
+    """Time ``items`` ({name: fn}, the things compared on one layer) round-robin.
+
+    Returns {"probes": [rounds + 1 probe seconds], "calls": {name: n}, "times": {name: [[s, ...] per round]}}.
+    Odd rounds run the items in reverse order.
+    """
+    names = list(items)
+    calls = {name: calls_per_block(items[name], block_s, max_calls) for name in names}
+    times = {name: [] for name in names}
+    probes = []
+    for r in range(rounds):
+        probes.append(probe())
+        for name in names if r % 2 == 0 else names[::-1]:
+            times[name].append(time_block(items[name], calls[name]))
+    probes.append(probe())
+    return {"probes": probes, "calls": calls, "times": times}
+
+
+def kept_rounds(probes, reference, threshold, minimum):
+    """(indices of the rounds whose probes before and after are within threshold x reference, noisy).
+
+    When fewer than ``minimum`` rounds pass, the ``minimum`` rounds with the fastest probes are kept
+    instead and ``noisy`` is True.
+    """
+    rounds = len(probes) - 1
+    worst = [max(probes[r], probes[r + 1]) for r in range(rounds)]
+    kept = [r for r in range(rounds) if worst[r] <= threshold * reference]
+    if len(kept) < min(minimum, rounds):
+        return sorted(sorted(range(rounds), key=worst.__getitem__)[:minimum]), True
+    return kept, False
+
+
+def summarize(per_round, kept):
+    """Median and quartiles (ms) over every call in the kept rounds."""
+    values = np.array([t for r in kept for t in per_round[r]]) * 1e3
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    return {"ms": float(median), "q1_ms": float(q1), "q3_ms": float(q3), "calls": int(values.size)}
+
+
+def first_call(fn):
+    """Seconds of one call (used for the first, compiling call)."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def numpy_matmul_gflops(n, dtype, repeats):
+    """Best GFLOP/s of an n x n x n np.matmul (2 n^3 FLOPs); settles after (OpenBLAS spins)."""
+    a = np.random.default_rng(1).standard_normal((n, n)).astype(dtype)  # (n, n)
+    out = np.empty_like(a)  # (n, n)
+    np.matmul(a, a, out=out)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.matmul(a, a, out=out)
+        best = min(best, time.perf_counter() - start)
+    settle()
+    return 2 * n**3 / best / 1e9

@@ -1,0 +1,315 @@
+"""``scratchconv bench``: time every kernel against TensorFlow, side by side in one process.
+
+For each layer (by default the article's Fashion-MNIST layers at batch 32, float32, NHWC, 3x3,
+stride 1, 'same') it prints forward and forward+backward (every gradient) median milliseconds,
+GFLOP/s, the share of the machine's peak (a large matmul timed in the same run) and the time
+ratio scratchconv / TensorFlow, with the targets of issue 6 beside them; then the Numba compile
+cost (first call minus steady state, cache warm or cold) and the loop-by-loop versions for
+contrast. ``--cold-warm`` instead times import + first call in two fresh processes (empty Numba
+cache, then warm) and ``scratchconv tour``.
+
+    python -m scratchconv bench                                   # the article's layers
+    python -m scratchconv bench --shapes 'standard:56x56x64->64' depthwise:28x28x128:s2 --batch 8
+    python -m scratchconv bench --quick --json > bench.json
+    python -m scratchconv bench --cold-warm
+
+How the timing copes with a noisy machine (interleaved rounds, a probe per round, medians) is
+described in ``scratchconv/_bench_timing.py``; the FLOP counts in ``_bench_shapes.py``; TF's
+side and the thread settings in ``_bench_tf.py``.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from . import _bench_env, _bench_report, _bench_shapes, _bench_timing
+
+# Time ratio targets scratchconv / TF (issue 6): forward+backward per kind, forward alone everywhere.
+FORWARD_BACKWARD_TARGETS = {"depthwise": 0.5, "pointwise": 0.8, "separable": 0.7, "standard": 1.25}
+FORWARD_TARGET = 1.25
+
+
+def add_arguments(parser):
+    parser.add_argument("--shapes", nargs="+", metavar="SPEC",
+                        help="layers to time instead of the article's, as KIND:HxWxC[->F][:OPTION...], e.g. "
+                             "'standard:28x28x32->32' depthwise:14x14x64 'separable:7x7x128->128:k3:s1' "
+                             "(quote '->' or write :fF; options kN[xM] sN[xM] dN[xM] mN same valid)")
+    parser.add_argument("--batch", type=int, default=32, help="batch size (default 32)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="default float32")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="interleaved rounds per layer (default 15, 5 with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer rounds, shorter timed blocks, smaller peak matmul: a rough table in a fraction "
+                             "of the time")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
+    parser.add_argument("--save", metavar="PATH", help="also write the JSON results to PATH")
+    parser.add_argument("--no-tf", action="store_true", help="do not time TensorFlow (no ratios)")
+    parser.add_argument("--no-naive", action="store_true", help="skip the loop-by-loop versions")
+    parser.add_argument("--naive-batch", type=int, default=1,
+                        help="batch of the one call to each loop-by-loop version (default 1)")
+    parser.add_argument("--tf-inter-op", type=int, default=1,
+                        help="TF inter-op threads (default 1: one op at a time, each on the Numba thread count)")
+    parser.add_argument("--probe-threshold", type=float, default=1.5,
+                        help="discard a round when the noise probe around it ran slower than this times its "
+                             "median (default 1.5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random arrays (default 0)")
+    parser.add_argument("--cold-warm", action="store_true",
+                        help="instead: time import + first call in a fresh process with an empty Numba cache, "
+                             "then in a second one (warm cache), and `scratchconv tour` the same way")
+
+
+def _check_args(args):
+    if args.batch < 1:
+        raise ValueError(f"--batch must be >= 1, got {args.batch}")
+    if args.naive_batch < 1:
+        raise ValueError(f"--naive-batch must be >= 1, got {args.naive_batch}")
+    if args.repeats is not None and args.repeats < 1:
+        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
+    if args.tf_inter_op < 0:
+        raise ValueError(f"--tf-inter-op must be >= 0, got {args.tf_inter_op}")
+    if args.probe_threshold <= 1:
+        raise ValueError(f"--probe-threshold must be > 1, got {args.probe_threshold}")
+    return _bench_shapes.parse_specs(args.shapes or _bench_shapes.DEFAULT_SPECS)
+
+
+def _log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def _rate(flops, ms, peak):
+    gflops = flops / (ms * 1e-3) / 1e9
+    return {"gflops": gflops, "peak_share": gflops / peak if peak else None}
+
+
+def _max_rel_diff(ours, theirs):
+    """Largest |ours - tf| / max|tf| over y and every gradient (bias gradient included)."""
+    worst = 0.0
+    for a, b in zip(ours, theirs):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        scale = max(float(np.max(np.abs(b))) if b.size else 0.0, 1e-30)
+        worst = max(worst, float(np.max(np.abs(a - b))) / scale if b.size else 0.0)
+    return worst
+
+
+def measure_compile(specs, batch, dtype, seed):
+    """First call of each kind's forward and backward, before anything else runs them."""
+    result = {}
+    for spec in specs:
+        if spec.kind in result:
+            continue
+        arrays = _bench_shapes.make_arrays(spec, batch, dtype, seed)
+        forward, _, backward = _bench_shapes.make_calls(spec, arrays)
+        before = _bench_env.cache_counts()
+        forward_s = _bench_timing.first_call(forward)
+        backward_s = _bench_timing.first_call(backward)
+        after = _bench_env.cache_counts()
+        loaded, compiled = after[0] - before[0], after[1] - before[1]
+        result[spec.kind] = {"kind": spec.kind, "layer": spec.label, "forward_first_ms": 1e3 * forward_s,
+                             "backward_first_ms": 1e3 * backward_s, "kernels_loaded": loaded,
+                             "kernels_compiled": compiled, "cache": _bench_env.cache_state(loaded, compiled)}
+    return result
+
+
+def measure_layer(spec, batch, dtype, seed, tf, probe, rounds, block_s, max_calls):
+    """Raw interleaved timings of one layer (ours, and TF's when tf is given)."""
+    arrays = _bench_shapes.make_arrays(spec, batch, dtype, seed)
+    ours_forward, ours_forward_backward, _ = _bench_shapes.make_calls(spec, arrays)
+    items = {"ours_forward": ours_forward, "ours_forward_backward": ours_forward_backward}
+    tf_error = rel_diff = None
+    if tf is not None:
+        from ._bench_tf import make_tf_calls
+
+        try:
+            with warnings.catch_warnings():
+                # TF warns, then computes something else, for e.g. depthwise with strides and dilation > 1
+                warnings.filterwarnings("error", message="When dilation rate")
+                tf_forward, tf_forward_backward = make_tf_calls(tf, spec, arrays)
+                rel_diff = _max_rel_diff(ours_forward_backward(), [t.numpy() for t in tf_forward_backward()])
+                tf_forward()
+            items = {"ours_forward": ours_forward, "tf_forward": tf_forward,
+                     "ours_forward_backward": ours_forward_backward, "tf_forward_backward": tf_forward_backward}
+        except Exception as error:  # TF's kernels cannot run some layers (e.g. depthwise strides + dilation)
+            tf_error = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+    raw = _bench_timing.run_rounds(items, probe, rounds, block_s, max_calls)
+    return {"spec": spec, "raw": raw, "tf_error": tf_error, "max_rel_diff_vs_tf": rel_diff}
+
+
+def summarize_layer(measured, batch, peak, probe_median, threshold, minimum_kept):
+    """One row of results from a layer's raw timings (medians over the kept rounds, ratios, targets)."""
+    spec, raw = measured["spec"], measured["raw"]
+    rounds = len(raw["probes"]) - 1
+    kept, noisy = _bench_timing.kept_rounds(raw["probes"], probe_median, threshold, minimum_kept)
+    flops = spec.flops(batch)
+    g = spec.geometry(batch)
+    row = {"layer": spec.label, "kind": spec.kind, "input": [batch, spec.h, spec.w, spec.c],
+           "output": [batch, g.out_h, g.out_w, spec.out_channels()], "flops": flops, "rounds": rounds,
+           "kept_rounds": len(kept), "discarded_rounds": rounds - len(kept),
+           "noisy": noisy,
+           "tf_error": measured["tf_error"], "max_rel_diff_vs_tf": measured["max_rel_diff_vs_tf"]}
+    for phase in ("forward", "forward_backward"):
+        ours = _bench_timing.summarize(raw["times"][f"ours_{phase}"], kept)
+        ours.update(_rate(flops[phase], ours["ms"], peak))
+        entry = {"ours": ours, "tf": None, "ratio": None,
+                 "target": FORWARD_TARGET if phase == "forward" else FORWARD_BACKWARD_TARGETS[spec.kind],
+                 "met": None}
+        if f"tf_{phase}" in raw["times"]:
+            theirs = _bench_timing.summarize(raw["times"][f"tf_{phase}"], kept)
+            theirs.update(_rate(flops[phase], theirs["ms"], peak))
+            entry.update(tf=theirs, ratio=ours["ms"] / theirs["ms"])
+            entry["met"] = entry["ratio"] <= entry["target"]
+        row[phase] = entry
+    return row
+
+
+def measure_naive(specs, rows, batch, dtype, seed):
+    """One call of each kind's loop-by-loop forward and backward, on its smallest layer."""
+    results = []
+    for kind in dict.fromkeys(spec.kind for spec in specs):
+        spec = min((s for s in specs if s.kind == kind), key=lambda s: (s.forward_flops(1), s.h * s.w, s.label))
+        arrays = _bench_shapes.make_arrays(spec, batch, dtype, seed)
+        forward, _, backward = _bench_shapes.make_calls(spec, arrays, naive=True)
+        _log(f"  naive {spec.label} (batch {batch}) ...")
+        forward_ms = 1e3 * _bench_timing.first_call(forward)
+        backward_ms = 1e3 * _bench_timing.first_call(backward)
+        row = next(r for r in rows if r["layer"] == spec.label)
+        fast_forward = row["forward"]["ours"]["ms"] / row["input"][0]
+        fast_backward = (row["forward_backward"]["ours"]["ms"] - row["forward"]["ours"]["ms"]) / row["input"][0]
+        fast_backward = fast_backward if fast_backward > 0 else None  # lost in the noise (tiny layers)
+        results.append({"kind": kind, "layer": spec.label, "batch": batch, "forward_ms": forward_ms,
+                        "backward_ms": backward_ms, "forward_per_image_ms": forward_ms / batch,
+                        "backward_per_image_ms": backward_ms / batch, "fast_forward_per_image_ms": fast_forward,
+                        "fast_backward_per_image_ms": fast_backward,
+                        "forward_slowdown": forward_ms / batch / fast_forward,
+                        "backward_slowdown": None if fast_backward is None else backward_ms / batch / fast_backward})
+    return results
+
+
+def _command(args):
+    """The command line as typed, for the report."""
+    argv = getattr(args, "_argv", None)
+    if argv is None:
+        argv = sys.argv[1:]
+        argv = argv[argv.index("bench") + 1:] if "bench" in argv else argv
+    return " ".join(["scratchconv bench", *argv])
+
+
+def run_bench(args, specs):
+    """Everything measured, as one JSON-able dict."""
+    quick = args.quick
+    rounds = args.repeats or (5 if quick else 15)
+    block_s, max_calls = (0.003, 20) if quick else (0.010, 50)
+    dtype = np.dtype(args.dtype)
+    started = time.time()
+    # 1. Numba first: compile (or load) every kernel before TF or BLAS threads exist.
+    _log("compiling / loading kernels (first calls) ...")
+    compile_info = measure_compile(specs, args.batch, dtype, args.seed)
+    probe = _bench_timing.Probe()
+    # 2. TensorFlow, with as many intra-op threads as Numba uses.
+    import numba
+
+    tf = tf_message = None
+    if args.no_tf:
+        tf_message = "TensorFlow not timed (--no-tf)"
+    else:
+        from ._bench_tf import load_tensorflow
+
+        tf, tf_message = load_tensorflow(numba.get_num_threads(), args.tf_inter_op)
+    # 3. The machine's peak, in this run.
+    _log("peak: large matmul ...")
+    size = 1024 if quick else 2048
+    peak = {"matmul_size": size, "numpy_gflops": _bench_timing.numpy_matmul_gflops(size, dtype, 3 if quick else 5)}
+    if tf is not None:
+        from ._bench_tf import call_overhead_ms, matmul_gflops, thread_settings
+
+        peak["tf_gflops"] = matmul_gflops(tf, size, args.dtype, 3 if quick else 5)
+        _bench_timing.settle()
+    peak["gflops"] = max(v for k, v in peak.items() if k.endswith("gflops"))
+    # 4. Every layer, interleaved rounds.
+    measured = []
+    for spec in specs:
+        _log(f"  {spec.label} ...")
+        measured.append(measure_layer(spec, args.batch, dtype, args.seed, tf, probe, rounds, block_s, max_calls))
+    probes = [p for m in measured for p in m["raw"]["probes"]]
+    probe_median = float(np.median(probes))
+    minimum_kept = max(1, (rounds + 2) // 3)
+    rows = [summarize_layer(m, args.batch, peak["gflops"], probe_median, args.probe_threshold, minimum_kept)
+            for m in measured]
+    for row in rows:
+        info = compile_info[row["kind"]]
+        if info["layer"] == row["layer"]:  # the layer whose first calls were timed
+            steady_forward = row["forward"]["ours"]["ms"]
+            steady_backward = row["forward_backward"]["ours"]["ms"] - steady_forward
+            info["forward_compile_ms"] = info["forward_first_ms"] - steady_forward
+            info["backward_compile_ms"] = info["backward_first_ms"] - steady_backward
+    # 5. The loop-by-loop versions, once each.
+    naive = [] if args.no_naive else measure_naive(specs, rows, args.naive_batch, dtype, args.seed)
+    machine = _bench_env.machine_info()
+    if tf is not None:
+        machine["tensorflow"] = tf.__version__
+        machine["tf_intra_op_threads"], machine["tf_inter_op_threads"] = thread_settings(tf)
+        machine["tf_call_overhead_ms"] = call_overhead_ms(tf)
+    return {
+        "command": _command(args),
+        "settings": {"batch": args.batch, "dtype": args.dtype, "rounds": rounds, "quick": quick,
+                     "block_ms": 1e3 * block_s, "max_calls_per_block": max_calls,
+                     "probe_threshold": args.probe_threshold, "naive_batch": args.naive_batch, "seed": args.seed},
+        "machine": machine,
+        "tf_available": tf is not None,
+        "tf_message": tf_message,
+        "peak": peak,
+        "noise": {"probe_median_ms": 1e3 * probe_median, "rounds": sum(r["rounds"] for r in rows),
+                  "discarded_rounds": sum(r["discarded_rounds"] for r in rows),
+                  "noisy_layers": [r["layer"] for r in rows if r["noisy"]]},
+        "rows": rows,
+        "compile": list(compile_info.values()),
+        "naive": naive,
+        "seconds": time.time() - started,
+    }
+
+
+def write_json(path, results):
+    """Write the results atomically (a temporary file in the same folder, then os.replace)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(results, f, indent=1)
+    os.replace(tmp, path)
+
+
+def run(args):
+    """Entry point of ``scratchconv bench``."""
+    try:
+        specs = _check_args(args)
+    except ValueError as error:
+        print(f"scratchconv bench: error: {error}", file=sys.stderr)
+        return 2
+    if args.cold_warm:
+        from . import _bench_coldwarm
+
+        results = _bench_coldwarm.run_cold_warm(_command(args))
+        text = _bench_coldwarm.format_cold_warm(results)
+    else:
+        results = run_bench(args, specs)
+        text = _bench_report.format_report(results)
+    if args.save:
+        write_json(args.save, results)
+    print(json.dumps(results, indent=1) if args.json else text)
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m scratchconv.bench", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    args._argv = sys.argv[1:] if argv is None else list(argv)
+    return run(args)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.exit(main())
