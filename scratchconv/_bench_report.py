@@ -36,12 +36,17 @@ def header(results):
     if "tf_call_overhead_ms" in m:
         lines.append(f"TF's fixed cost per tf.function call (an almost empty one): {m['tf_call_overhead_ms']:.3f} ms")
     noise = results["noise"]
+    loads = [f"{v:.1f}" for v in noise["load_average"] if v is not None]
     lines.append(
         f"noise: {noise['discarded_rounds']} of {noise['rounds']} rounds discarded (probe before/after > "
-        f"{s['probe_threshold']}x its median {noise['probe_median_ms']:.3f} ms)"
-        + (f"; too few clean rounds, fastest kept, for: {', '.join(noise['noisy_layers'])}"
-           if noise["noisy_layers"] else "")
+        f"{s['probe_threshold']}x its quiet time {noise['probe_quiet_ms']:.3f} ms; probe median "
+        f"{noise['probe_median_ms']:.3f} ms)" + (f"; load average {' -> '.join(loads)}" if loads else "")
     )
+    if noise["noisy_layers"]:
+        lines.append(f"NOISY (too few clean rounds, the fastest third kept): {', '.join(noise['noisy_layers'])}")
+    if noise["probe_median_ms"] > 2 * noise["probe_quiet_ms"]:
+        lines.append("WARNING: the machine was busy for much of this run (probe median > 2x its quiet time); "
+                     "parallel loops collapse under load, so treat these numbers with care")
     if m["numba_jit_disabled"]:
         lines.append("NUMBA_DISABLE_JIT=1: the fast kernels ran as plain Python; these times mean nothing")
     return lines

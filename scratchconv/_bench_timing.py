@@ -7,12 +7,20 @@ The rules, and the measurement behind each:
   neither always goes first. A slow minute then slows both sides instead of one.
 - **Probe.** Before each round (and after the last) a small fixed matmul, 96x96x96 float32 split
   over the Numba threads, is timed (median of 3). A round is discarded when the probe just before
-  or just after it took more than ``threshold`` x the median probe of the whole run: for seconds
-  on this kind of machine both threads can land on one vCPU, or a neighbour takes a core, and
-  everything runs 2-100x slower. The probe is a Numba ``prange`` loop rather than ``np.matmul``:
-  OpenBLAS threads it only from 128x128 up, and a threaded OpenBLAS call leaves its idle threads
-  spinning for ~0.1 s (measured: 4-9 ms of CPU per 20 ms afterwards), which would slow the round it
-  is meant to check. Numba's OpenMP threads spin ~1 ms.
+  or just after it took more than ``threshold`` x the probe's quiet time: for seconds on this kind
+  of machine both threads can land on one vCPU, or neighbours take the cores, and a parallel loop
+  runs 2-300x slower. The quiet time is the lower quartile of every probe of the run, not the
+  median: with ~7 people sharing 2 cores (load average 8-10) Numba's OpenMP pool collapsed for
+  most of a run (probe median 24 ms against 0.075 ms quiet), so the median was itself a slow value.
+  The probe is a Numba ``prange`` loop rather than ``np.matmul``: it suffers exactly what
+  scratchconv's kernels suffer (OpenMP fork/join), and OpenBLAS threads a matmul only from
+  128x128 up and then leaves its idle threads spinning for ~0.1 s (measured: 4-9 ms of CPU per
+  20 ms afterwards), which would slow the round it is meant to check. Numba's OpenMP threads
+  spin ~1 ms.
+- **Repeat until clean.** A layer runs rounds until ``rounds`` of them are clean by the quiet time
+  known so far, or ``3 x rounds`` have run; the rounds are then judged again against the whole
+  run's quiet time. If fewer than a third are clean, the third with the fastest probes is kept and
+  the layer is marked noisy.
 - **Settle.** Before each timed block, wait (up to 0.3 s) until this process uses < 20% of a core
   over 5 ms, so that threads left spinning by the previous item (OpenBLAS after a matmul, OpenMP
   after a prange) do not land on the next one. Then one untimed call (caches, branch predictors),
@@ -53,6 +61,9 @@ class Probe:
         # With NUMBA_DISABLE_JIT=1 the loop would run in Python (~1 s); OpenBLAS does 96^3 on one thread.
         self.jit = not numba.config.DISABLE_JIT
         self._once()  # compile, or load from the cache
+        self.history = []
+        for _ in range(10):  # a first idea of the quiet time
+            self()
 
     def _once(self):
         if self.jit:
@@ -61,13 +72,18 @@ class Probe:
             np.matmul(self.a, self.a, out=self.out)
 
     def __call__(self):
-        """Seconds one probe takes now (median of 3)."""
+        """Seconds one probe takes now (median of 3); remembered in ``history``."""
         times = []
         for _ in range(3):
             start = time.perf_counter()
             self._once()
             times.append(time.perf_counter() - start)
-        return sorted(times)[1]
+        self.history.append(sorted(times)[1])
+        return self.history[-1]
+
+    def quiet(self):
+        """The probe's quiet time: the lower quartile of every probe so far."""
+        return float(np.percentile(self.history, 25))
 
 
 def settle(max_wait=0.3, slice_s=0.005, busy=0.2):
@@ -103,21 +119,26 @@ def time_block(fn, calls):
     return times
 
 
-def run_rounds(items, probe, rounds, block_s, max_calls):
+def run_rounds(items, probe, rounds, block_s, max_calls, threshold):
     """Time ``items`` ({name: fn}, the things compared on one layer) round-robin.
 
-    Returns {"probes": [rounds + 1 probe seconds], "calls": {name: n}, "times": {name: [[s, ...] per round]}}.
-    Odd rounds run the items in reverse order.
+    Runs rounds until ``rounds`` are clean (probe before and after <= threshold x
+    ``probe.quiet()``) or ``3 * rounds`` have run. Odd rounds run the items in reverse order.
+    Returns {"probes": [one more than rounds run, seconds], "calls": {name: n},
+    "times": {name: [[seconds of each call] per round]}}.
     """
     names = list(items)
     calls = {name: calls_per_block(items[name], block_s, max_calls) for name in names}
     times = {name: [] for name in names}
-    probes = []
-    for r in range(rounds):
-        probes.append(probe())
+    probes = [probe()]
+    clean = 0
+    for r in range(3 * rounds):
         for name in names if r % 2 == 0 else names[::-1]:
             times[name].append(time_block(items[name], calls[name]))
-    probes.append(probe())
+        probes.append(probe())
+        clean += max(probes[-2], probes[-1]) <= threshold * probe.quiet()
+        if clean >= rounds:
+            break
     return {"probes": probes, "calls": calls, "times": times}
 
 

@@ -81,6 +81,14 @@ def _log(message):
     print(message, file=sys.stderr, flush=True)
 
 
+def _load_average():
+    """The 1-minute load average (None where the OS has none): how busy the machine was."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def _rate(flops, ms, peak):
     gflops = flops / (ms * 1e-3) / 1e9
     return {"gflops": gflops, "peak_share": gflops / peak if peak else None}
@@ -94,6 +102,20 @@ def _max_rel_diff(ours, theirs):
         scale = max(float(np.max(np.abs(b))) if b.size else 0.0, 1e-30)
         worst = max(worst, float(np.max(np.abs(a - b))) / scale if b.size else 0.0)
     return worst
+
+
+def measure_peak(peak, tf, dtype, quick):
+    """Best GFLOP/s of a large np.matmul (and tf.matmul), merged into ``peak`` (best so far wins)."""
+    size, repeats = peak["matmul_size"], 3 if quick else 5
+    found = {"numpy_gflops": _bench_timing.numpy_matmul_gflops(size, dtype, repeats)}
+    if tf is not None:
+        from ._bench_tf import matmul_gflops
+
+        found["tf_gflops"] = matmul_gflops(tf, size, dtype.name, repeats)
+        _bench_timing.settle()
+    for key, value in found.items():
+        peak[key] = max(peak.get(key, 0.0), value)
+    peak["gflops"] = max(peak["numpy_gflops"], peak.get("tf_gflops", 0.0))
 
 
 def measure_compile(specs, batch, dtype, seed):
@@ -115,7 +137,7 @@ def measure_compile(specs, batch, dtype, seed):
     return result
 
 
-def measure_layer(spec, batch, dtype, seed, tf, probe, rounds, block_s, max_calls):
+def measure_layer(spec, batch, dtype, seed, tf, probe, rounds, block_s, max_calls, threshold):
     """Raw interleaved timings of one layer (ours, and TF's when tf is given)."""
     arrays = _bench_shapes.make_arrays(spec, batch, dtype, seed)
     ours_forward, ours_forward_backward, _ = _bench_shapes.make_calls(spec, arrays)
@@ -135,21 +157,21 @@ def measure_layer(spec, batch, dtype, seed, tf, probe, rounds, block_s, max_call
                      "ours_forward_backward": ours_forward_backward, "tf_forward_backward": tf_forward_backward}
         except Exception as error:  # TF's kernels cannot run some layers (e.g. depthwise strides + dilation)
             tf_error = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
-    raw = _bench_timing.run_rounds(items, probe, rounds, block_s, max_calls)
+    raw = _bench_timing.run_rounds(items, probe, rounds, block_s, max_calls, threshold)
     return {"spec": spec, "raw": raw, "tf_error": tf_error, "max_rel_diff_vs_tf": rel_diff}
 
 
-def summarize_layer(measured, batch, peak, probe_median, threshold, minimum_kept):
+def summarize_layer(measured, batch, peak, probe_quiet, threshold, wanted_rounds):
     """One row of results from a layer's raw timings (medians over the kept rounds, ratios, targets)."""
     spec, raw = measured["spec"], measured["raw"]
     rounds = len(raw["probes"]) - 1
-    kept, noisy = _bench_timing.kept_rounds(raw["probes"], probe_median, threshold, minimum_kept)
+    kept, noisy = _bench_timing.kept_rounds(raw["probes"], probe_quiet, threshold, max(1, (wanted_rounds + 2) // 3))
     flops = spec.flops(batch)
     g = spec.geometry(batch)
     row = {"layer": spec.label, "kind": spec.kind, "input": [batch, spec.h, spec.w, spec.c],
            "output": [batch, g.out_h, g.out_w, spec.out_channels()], "flops": flops, "rounds": rounds,
            "kept_rounds": len(kept), "discarded_rounds": rounds - len(kept),
-           "noisy": noisy,
+           "noisy": noisy, "probe_median_ms": 1e3 * float(np.median(raw["probes"])),
            "tf_error": measured["tf_error"], "max_rel_diff_vs_tf": measured["max_rel_diff_vs_tf"]}
     for phase in ("forward", "forward_backward"):
         ours = _bench_timing.summarize(raw["times"][f"ours_{phase}"], kept)
@@ -205,6 +227,7 @@ def run_bench(args, specs):
     block_s, max_calls = (0.003, 20) if quick else (0.010, 50)
     dtype = np.dtype(args.dtype)
     started = time.time()
+    load_average = [_load_average()]
     # 1. Numba first: compile (or load) every kernel before TF or BLAS threads exist.
     _log("compiling / loading kernels (first calls) ...")
     compile_info = measure_compile(specs, args.batch, dtype, args.seed)
@@ -221,23 +244,18 @@ def run_bench(args, specs):
         tf, tf_message = load_tensorflow(numba.get_num_threads(), args.tf_inter_op)
     # 3. The machine's peak, in this run.
     _log("peak: large matmul ...")
-    size = 1024 if quick else 2048
-    peak = {"matmul_size": size, "numpy_gflops": _bench_timing.numpy_matmul_gflops(size, dtype, 3 if quick else 5)}
-    if tf is not None:
-        from ._bench_tf import call_overhead_ms, matmul_gflops, thread_settings
-
-        peak["tf_gflops"] = matmul_gflops(tf, size, args.dtype, 3 if quick else 5)
-        _bench_timing.settle()
-    peak["gflops"] = max(v for k, v in peak.items() if k.endswith("gflops"))
+    peak = {"matmul_size": 1024 if quick else 2048}
+    measure_peak(peak, tf, dtype, quick)
     # 4. Every layer, interleaved rounds.
     measured = []
     for spec in specs:
         _log(f"  {spec.label} ...")
-        measured.append(measure_layer(spec, args.batch, dtype, args.seed, tf, probe, rounds, block_s, max_calls))
-    probes = [p for m in measured for p in m["raw"]["probes"]]
-    probe_median = float(np.median(probes))
-    minimum_kept = max(1, (rounds + 2) // 3)
-    rows = [summarize_layer(m, args.batch, peak["gflops"], probe_median, args.probe_threshold, minimum_kept)
+        measured.append(measure_layer(spec, args.batch, dtype, args.seed, tf, probe, rounds, block_s, max_calls,
+                                      args.probe_threshold))
+    probe_quiet = probe.quiet()
+    _log("peak again (the best of both counts) ...")
+    measure_peak(peak, tf, dtype, quick)
+    rows = [summarize_layer(m, args.batch, peak["gflops"], probe_quiet, args.probe_threshold, rounds)
             for m in measured]
     for row in rows:
         info = compile_info[row["kind"]]
@@ -248,8 +266,11 @@ def run_bench(args, specs):
             info["backward_compile_ms"] = info["backward_first_ms"] - steady_backward
     # 5. The loop-by-loop versions, once each.
     naive = [] if args.no_naive else measure_naive(specs, rows, args.naive_batch, dtype, args.seed)
+    load_average.append(_load_average())
     machine = _bench_env.machine_info()
     if tf is not None:
+        from ._bench_tf import call_overhead_ms, thread_settings
+
         machine["tensorflow"] = tf.__version__
         machine["tf_intra_op_threads"], machine["tf_inter_op_threads"] = thread_settings(tf)
         machine["tf_call_overhead_ms"] = call_overhead_ms(tf)
@@ -262,7 +283,9 @@ def run_bench(args, specs):
         "tf_available": tf is not None,
         "tf_message": tf_message,
         "peak": peak,
-        "noise": {"probe_median_ms": 1e3 * probe_median, "rounds": sum(r["rounds"] for r in rows),
+        "noise": {"probe_quiet_ms": 1e3 * probe_quiet, "probe_median_ms": 1e3 * float(np.median(probe.history)),
+                  "probe_min_ms": 1e3 * min(probe.history), "load_average": load_average,
+                  "rounds": sum(r["rounds"] for r in rows),
                   "discarded_rounds": sum(r["discarded_rounds"] for r in rows),
                   "noisy_layers": [r["layer"] for r in rows if r["noisy"]]},
         "rows": rows,

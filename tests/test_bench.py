@@ -82,7 +82,9 @@ def test_smoke_json_has_every_field_and_positive_ratios(capsys, tmp_path):
     for row in results["rows"]:
         assert row["tf_error"] is None
         assert row["max_rel_diff_vs_tf"] < 1e-4  # ours and TF computed the same layer
-        assert row["kept_rounds"] + row["discarded_rounds"] == row["rounds"] == 2
+        # 2 clean rounds wanted; on a busy machine up to 3 x 2 run, and at least a third kept
+        assert row["kept_rounds"] + row["discarded_rounds"] == row["rounds"] and 2 <= row["rounds"] <= 6
+        assert row["kept_rounds"] >= 1
         assert row["flops"]["forward_backward"] == 3 * row["flops"]["forward"] > 0
         for phase in ("forward", "forward_backward"):
             entry = row[phase]
