@@ -1,0 +1,278 @@
+"""MaxPool2D, Flatten, Dense, Activation and the losses against Keras (forward and every gradient).
+
+Keras is the reference: the same layer is built in Keras with the same weights and
+differentiated with tf.GradientTape, with a random upstream gradient dy. Max pooling is
+differentiated inside tf.function, which is how model.fit runs it (TensorFlow's eager
+MaxPoolGrad routes a NaN window's gradient differently; see scratchconv/layers/core.py).
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from scratchconv.layers.core import Activation, Dense, Flatten, MaxPool2D, max_pool2d  # noqa: E402
+from scratchconv.nn import losses  # noqa: E402
+
+RTOL = {np.float32: 1e-5, np.float64: 1e-10}
+DTYPES = [np.float32, np.float64]
+
+
+def assert_close(ours, keras_value, dtype, rtol=None):
+    """|ours - keras| <= rtol * max(1, max|keras|), elementwise; shape and dtype equal too."""
+    keras_value = np.asarray(keras_value)
+    assert ours.shape == keras_value.shape
+    assert ours.dtype == np.dtype(dtype)
+    rtol = RTOL[dtype] if rtol is None else rtol
+    np.testing.assert_allclose(ours, keras_value, rtol=0, atol=rtol * max(1.0, np.abs(keras_value).max(initial=0)))
+
+
+def keras_forward_backward(layer, x, dy, graph=False):
+    """(y, dx, [dweights]) of a Keras layer by tf.GradientTape with upstream dy."""
+    def run(x_t, dy_t):
+        with tf.GradientTape() as tape:
+            tape.watch(x_t)
+            y = layer(x_t)
+            objective = tf.reduce_sum(y * dy_t)
+        grads = tape.gradient(objective, [x_t, *layer.trainable_weights])
+        return y, grads
+
+    if graph:
+        run = tf.function(run)
+    y, grads = run(tf.constant(x), tf.constant(dy))
+    return y.numpy(), grads[0].numpy(), [g.numpy() for g in grads[1:]]
+
+
+# --------------------------------------------------------------------------- MaxPool2D
+
+POOL_CASES = [
+    # (input shape NHWC, pool_size, strides, padding)
+    ((2, 6, 6, 3), 2, None, "valid"),
+    ((2, 7, 5, 2), 2, None, "valid"),  # odd sizes: the last row/column is dropped
+    ((2, 7, 5, 2), 2, None, "same"),  # odd sizes: padded at the bottom/right
+    ((1, 8, 9, 4), 3, 2, "valid"),  # overlapping windows: gradients add up
+    ((1, 8, 9, 4), 3, 2, "same"),
+    ((3, 5, 6, 1), (2, 3), (1, 2), "same"),  # non-square pool and strides
+    ((1, 4, 4, 2), 4, 1, "same"),  # pool as large as the input
+    ((2, 1, 1, 3), 2, None, "same"),  # 1x1 input, 'same'
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,pool,strides,padding", POOL_CASES)
+def test_max_pool_matches_keras(shape, pool, strides, padding, dtype):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(dtype)
+    ours = MaxPool2D(pool, strides, padding, dtype=dtype)
+    y = ours.forward(x)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = ours.backward(dy)
+    layer = keras.layers.MaxPool2D(pool, strides, padding, dtype=np.dtype(dtype).name)
+    y_ref, dx_ref, _ = keras_forward_backward(layer, x, dy, graph=True)
+    assert ours.compute_output_shape((None, *shape[1:]))[1:] == y_ref.shape[1:]
+    assert_close(y, y_ref, dtype)
+    assert_close(dx, dx_ref, dtype)
+
+
+@pytest.mark.parametrize("strides", [None, 1])
+def test_max_pool_ties_go_to_the_first_position_like_tensorflow(strides):
+    # Integer values 0..2 in 2x2 windows: most windows hold a tie for the maximum, and with
+    # strides 1 the windows overlap. TensorFlow gives the whole gradient to the first maximum
+    # in row-major order.
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 3, size=(2, 6, 6, 3)).astype(np.float32)
+    ours = MaxPool2D(2, strides)
+    y = ours.forward(x)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx = ours.backward(dy)
+    for graph in (False, True):
+        y_ref, dx_ref, _ = keras_forward_backward(keras.layers.MaxPool2D(2, strides), x, dy, graph=graph)
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_allclose(dx, dx_ref, rtol=0, atol=1e-6)
+
+
+def test_max_pool_tie_breaking_by_hand():
+    # Independent of Keras: window [[1, 1], [0, 1]] sends its gradient to the top-left 1.
+    x = np.array([[1, 1], [0, 1]], np.float32).reshape(1, 2, 2, 1)
+    layer = MaxPool2D(2)
+    layer.forward(x)
+    dx = layer.backward(np.full((1, 1, 1, 1), 5, np.float32))
+    np.testing.assert_array_equal(dx.reshape(2, 2), [[5, 0], [0, 0]])
+
+
+def test_max_pool_nan_and_inf_like_tensorflow():
+    # TensorFlow's CPU max pool starts from the lowest finite value and takes only strictly larger
+    # values: NaN is skipped, a window of NaN (or -inf) gives the lowest float32.
+    x = np.array([[1, np.nan, 3, 2],
+                  [np.nan, 5, 3, 2],
+                  [np.nan, np.nan, -np.inf, -np.inf],
+                  [np.nan, np.nan, -np.inf, np.inf]], np.float32)
+    x = x.reshape(1, 4, 4, 1)
+    ours = MaxPool2D(2)
+    y = ours.forward(x)
+    dy = np.arange(1, 5, dtype=np.float32).reshape(1, 2, 2, 1)
+    dx = ours.backward(dy)
+    y_ref, dx_ref, _ = keras_forward_backward(keras.layers.MaxPool2D(2), x, dy, graph=True)
+    np.testing.assert_array_equal(y, y_ref)
+    assert y[0, 1, 0, 0] == np.finfo(np.float32).min
+    # The all-NaN window's gradient: TensorFlow's MaxPoolGrad has no winner to route it to;
+    # compare the windows that have one.
+    keep = np.ones((4, 4), bool)
+    keep[2:, :2] = False
+    np.testing.assert_array_equal(dx[0, :, :, 0][keep], dx_ref[0, :, :, 0][keep])
+
+
+def test_max_pool_channels_first_matches_keras():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 6, 5)).astype(np.float32)  # NCHW
+    ours = MaxPool2D(2, padding="same", data_format="channels_first")
+    y = ours.forward(x)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    y_ref, dx_ref, _ = keras_forward_backward(
+        keras.layers.MaxPool2D(2, padding="same", data_format="channels_first"), x, dy, graph=True)
+    assert_close(y, y_ref, np.float32)
+    assert_close(ours.backward(dy), dx_ref, np.float32)
+
+
+@pytest.mark.parametrize("kwargs,error", [
+    (dict(pool_size=0), ValueError), (dict(pool_size=(2, 2, 2)), ValueError), (dict(strides=0), ValueError),
+    (dict(padding="full"), ValueError), (dict(data_format="nhwc"), ValueError)])
+def test_max_pool_rejects_bad_arguments(kwargs, error):
+    with pytest.raises(error):
+        MaxPool2D(**kwargs)
+
+
+def test_max_pool_rejects_bad_input():
+    with pytest.raises(ValueError, match="rank 4"):
+        max_pool2d(np.zeros((4, 4, 1), np.float32))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        max_pool2d(np.zeros((1, 4, 4, 1), np.int32))
+    with pytest.raises(ValueError, match="no output"):
+        max_pool2d(np.zeros((1, 1, 4, 1), np.float32), 2)
+
+
+# --------------------------------------------------------------------------- Dense, Activation, Flatten
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", [None, "relu", "selu", "softmax"])
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("shape", [(5, 7), (2, 3, 7)])  # Keras's Dense also takes (N, ..., D)
+def test_dense_matches_keras(dtype, activation, use_bias, shape):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape).astype(dtype)
+    layer = keras.layers.Dense(4, activation=activation, use_bias=use_bias, dtype=np.dtype(dtype).name)
+    layer.build((None, *shape[1:]))
+    weights = [rng.standard_normal(w.shape).astype(dtype) for w in layer.get_weights()]
+    layer.set_weights(weights)
+    ours = Dense(4, activation=activation, use_bias=use_bias, dtype=dtype)
+    ours.build((None, *shape[1:]))
+    ours.set_weights(layer.get_weights())  # exactly what Keras's get_weights() returns
+    y = ours.forward(x)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = ours.backward(dy)
+    y_ref, dx_ref, grads_ref = keras_forward_backward(layer, x, dy)
+    assert_close(y, y_ref, dtype)
+    assert_close(dx, dx_ref, dtype)
+    assert len(ours.gradients) == len(grads_ref) == len(layer.get_weights())
+    for g, g_ref in zip(ours.gradients, grads_ref):
+        assert_close(g, g_ref, dtype)
+    assert ours.count_params() == layer.count_params()
+    for w, w_ref in zip(ours.get_weights(), layer.get_weights()):
+        np.testing.assert_array_equal(w, w_ref)
+
+
+def test_dense_default_initialisation_is_keras_default_distribution():
+    # glorot_uniform kernel (limit sqrt(6 / (fan_in + fan_out))), zero bias, seeded.
+    a, b = Dense(300, seed=5), Dense(300, seed=5)
+    a.build((None, 200))
+    b.build((None, 200))
+    kernel, bias = a.get_weights()
+    np.testing.assert_array_equal(kernel, b.get_weights()[0])
+    limit = np.sqrt(6 / 500)
+    assert kernel.dtype == np.float32 and np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.95 * limit
+    assert not bias.any()
+
+
+@pytest.mark.parametrize("activation", ["relu", "selu", "softmax", "linear"])
+def test_activation_layer_matches_keras(activation):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 4, 5)).astype(np.float64)
+    ours = Activation(activation, dtype="float64")
+    y = ours.forward(x)
+    dy = rng.standard_normal(y.shape)
+    y_ref, dx_ref, _ = keras_forward_backward(keras.layers.Activation(activation, dtype="float64"), x, dy)
+    assert_close(y, y_ref, np.float64)
+    assert_close(ours.backward(dy), dx_ref, np.float64)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_flatten_matches_keras(data_format):
+    x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    ours = Flatten(data_format=data_format)
+    y = ours.forward(x)
+    dy = np.random.default_rng(5).standard_normal(y.shape).astype(np.float32)
+    y_ref, dx_ref, _ = keras_forward_backward(keras.layers.Flatten(data_format=data_format), x, dy)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(ours.backward(dy), dx_ref)
+    assert ours.compute_output_shape((None, 3, 4, 5)) == (None, 60)
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def _keras_loss_and_grad(keras_loss, targets, value, from_logits):
+    """Keras's loss and its gradient w.r.t. the probabilities (or logits) it is given."""
+    v = tf.Variable(value)
+    with tf.GradientTape() as tape:
+        loss = keras_loss(targets, tf.nn.softmax(v) if from_logits else tf.identity(v))
+    return float(loss), tape.gradient(loss, v).numpy()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sparse", [True, False])
+def test_cross_entropy_from_probabilities_matches_keras(dtype, sparse):
+    # The unfused path: Keras clips p to [1e-7, 1 - 1e-7]; the extreme rows exercise the clip.
+    rng = np.random.default_rng(6)
+    logits = rng.standard_normal((6, 5)) * 3
+    logits[0] = [40, 0, 0, 0, 0]  # p underflows to ~0 in four classes: clipped
+    p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    p = p.astype(dtype)
+    labels = rng.integers(0, 5, 6)
+    labels[0] = 1  # the clipped class is the label
+    targets = labels if sparse else np.eye(5, dtype=dtype)[labels]
+    ours = losses.SparseCategoricalCrossentropy() if sparse else losses.CategoricalCrossentropy()
+    name = np.dtype(dtype).name  # a Keras loss computes in its own dtype (floatx unless given)
+    keras_loss = (keras.losses.SparseCategoricalCrossentropy(dtype=name) if sparse
+                  else keras.losses.CategoricalCrossentropy(dtype=name))
+    sample_losses, dp = ours.from_probabilities(p, ours.check_targets(targets, 6, 5))
+    loss_ref, dp_ref = _keras_loss_and_grad(keras_loss, targets, p, from_logits=False)
+    np.testing.assert_allclose(sample_losses.mean(), loss_ref, rtol=RTOL[dtype] * 10)
+    assert_close(dp, dp_ref, dtype, rtol=RTOL[dtype] * 10)  # 1/p of a clipped 1e-7: values near 1e6
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sparse", [True, False])
+def test_cross_entropy_from_logits_is_stable_and_matches_keras(dtype, sparse):
+    rng = np.random.default_rng(7)
+    z = (rng.standard_normal((6, 5)) * 3).astype(dtype)
+    z[0] = [200, -200, 0, 0, 0]  # exp overflows without the max shift
+    labels = rng.integers(0, 5, 6)
+    labels[0] = 1  # p = e^-400: -log p = 400, finite only when computed from the logits
+    targets = labels if sparse else np.eye(5, dtype=dtype)[labels]
+    ours = losses.SparseCategoricalCrossentropy() if sparse else losses.CategoricalCrossentropy()
+    name = np.dtype(dtype).name
+    keras_loss = (keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=name) if sparse
+                  else keras.losses.CategoricalCrossentropy(from_logits=True, dtype=name))
+    sample_losses, dz = ours.from_logits(z, ours.check_targets(targets, 6, 5))
+    assert np.isfinite(sample_losses).all() and abs(sample_losses[0] - 400) < 1e-3
+    v = tf.Variable(z)
+    with tf.GradientTape() as tape:
+        loss_ref = keras_loss(targets, v)
+    dz_ref = tape.gradient(loss_ref, v).numpy()
+    np.testing.assert_allclose(sample_losses.mean(), float(loss_ref), rtol=RTOL[dtype])
+    assert_close(dz, dz_ref, dtype)
