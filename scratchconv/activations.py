@@ -7,7 +7,7 @@ Each activation is a pair of functions:
 
 looked up by Keras's string name with ``get(name)``. They work on any shape and
 keep the dtype. Gradients at the kinks follow TensorFlow: relu'(0) = 0,
-selu'(0) = scale * alpha.
+selu'(0) = scale.
 """
 
 import numpy as np
@@ -36,13 +36,15 @@ def relu_backward(dy, x, y):
 def selu_forward(x):
     # selu(x) = scale * x                    for x > 0
     #         = scale * alpha * (e^x - 1)    otherwise
+    # (expm1 keeps full precision near 0, where TensorFlow's exp(x) - 1 loses a few digits)
     negative = (SELU_SCALE * SELU_ALPHA) * np.expm1(np.minimum(x, 0))
     return np.where(x > 0, SELU_SCALE * x, negative).astype(x.dtype, copy=False)
 
 
 def selu_backward(dy, x, y):
-    # d selu / dx = scale for x > 0, else scale * alpha * e^x = y + scale * alpha
-    slope = np.where(x > 0, SELU_SCALE, y + SELU_SCALE * SELU_ALPHA)
+    # d selu / dx = scale for x >= 0, else scale * alpha * e^x = y + scale * alpha
+    # (TensorFlow's SeluGrad tests y < 0, so at x = 0 the slope is scale)
+    slope = np.where(x < 0, y + SELU_SCALE * SELU_ALPHA, SELU_SCALE)
     return (dy * slope).astype(dy.dtype, copy=False)
 
 
