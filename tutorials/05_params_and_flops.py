@@ -176,26 +176,28 @@ save(fig, "05_params_flops.png")
 # Now the five layers that differ, one batch each, forward pass only: the standard
 # convolution (`scratchconv.conv2d`), the separable one (`scratchconv.separable_conv2d`) and
 # its two halves (`depthwise_conv2d`, `pointwise_conv2d`), and — when TensorFlow is
-# installed — Keras's `Conv2D` and `SeparableConv2D` (under `tf.function`). Median of several
-# runs after a warm-up (which also pays Numba's compile time). Timings on a busy machine are
-# noisy: read them as orders of magnitude.
+# installed — Keras's `Conv2D` and `SeparableConv2D` (under `tf.function`). Each time is the
+# fastest of several runs after a warm-up (which also pays Numba's compile time): on a busy
+# machine the fastest run is the one least disturbed by other programs. Even so, read the
+# numbers as orders of magnitude, and rerun on a quiet machine before drawing conclusions.
 
 # %%
 batch, repeats = (2, 3) if QUICK else (32, 15)
 layer_shapes = [(r.output_shape[1], prev.output_shape[3], r.output_shape[3])  # (H = W, C_in, F)
                 for prev, r in zip(rows_sep, rows_sep[1:]) if r.layer == "SeparableConv2D"]
 machine = f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else f"{os.cpu_count()} CPUs"
-print(f"batch {batch}, median of {repeats} runs; layers (H=W, C_in, F): {layer_shapes}; {machine}")
+print(f"batch {batch}, fastest of {repeats} runs; layers (H=W, C_in, F): {layer_shapes}; {machine}")
 
 
-def median_ms(fn, repeats=repeats):
+def best_ms(fn, repeats=repeats):
+    """The fastest of `repeats` runs, in ms, after a warm-up: the run least disturbed by other programs."""
     fn()  # warm-up (compiles on first use)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+    return 1e3 * min(times)
 
 
 rng = np.random.default_rng(5)
@@ -208,10 +210,10 @@ for hw, c, f in layer_shapes:
     bias = np.zeros(f, np.float32)  # (F,)
     z = scratchconv.depthwise_conv2d(x, k_dw, padding="same")  # (B, H, W, C)
     t = {
-        "ours standard": median_ms(lambda: scratchconv.conv2d(x, k_std, bias, padding="same")),
-        "ours separable": median_ms(lambda: scratchconv.separable_conv2d(x, k_dw, k_pw, bias, padding="same")),
-        "ours depthwise": median_ms(lambda: scratchconv.depthwise_conv2d(x, k_dw, padding="same")),
-        "ours pointwise": median_ms(lambda: scratchconv.pointwise_conv2d(z, k_pw, bias)),
+        "ours standard": best_ms(lambda: scratchconv.conv2d(x, k_std, bias, padding="same")),
+        "ours separable": best_ms(lambda: scratchconv.separable_conv2d(x, k_dw, k_pw, bias, padding="same")),
+        "ours depthwise": best_ms(lambda: scratchconv.depthwise_conv2d(x, k_dw, padding="same")),
+        "ours pointwise": best_ms(lambda: scratchconv.pointwise_conv2d(z, k_pw, bias)),
     }
     if tk is not None:
         xt = tf.constant(x)
@@ -219,7 +221,7 @@ for hw, c, f in layer_shapes:
                             ("Keras separable", keras.layers.SeparableConv2D(f, 3, padding="same"))):
             layer.build((None, hw, hw, c))
             call = tf.function(layer)
-            t[name] = median_ms(lambda: call(xt).numpy())
+            t[name] = best_ms(lambda: call(xt).numpy())
     macs_std_layer = batch * hw * hw * 9 * c * f
     macs_dw_layer, macs_pw_layer = batch * hw * hw * 9 * c, batch * hw * hw * c * f
     timings.append(dict(shape=(hw, c, f), t=t, macs_std=macs_std_layer, macs_dw=macs_dw_layer, macs_pw=macs_pw_layer))

@@ -1,0 +1,100 @@
+"""Every tutorial runs headless, top to bottom, and writes the figures it promises.
+
+Each tutorial runs as its own process, exactly as a learner runs it
+(``python tutorials/NN_name.py`` from the repository root), with
+
+- ``SCRATCHCONV_QUICK=1``: small sizes where a tutorial trains or times;
+- ``SCRATCHCONV_FIGURES_DIR``: a temporary folder, so the committed figures are untouched;
+- ``SCRATCHCONV_REQUIRE_KERAS=1``: a tutorial's comparison with Keras fails instead of
+  skipping when TensorFlow is missing (learners without TensorFlow get a note; the test
+  suite must run the comparisons for real).
+
+Every claim in a tutorial is an ``assert`` against Keras, finite differences or a
+hand-computed case, so a tutorial that exits 0 has checked its own text.
+"""
+
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TUTORIALS = ROOT / "tutorials"
+
+# tutorial file -> the figures it writes (PNG, in SCRATCHCONV_FIGURES_DIR)
+EXPECTED_FIGURES = {
+    "01_worked_example.py": ["01_feature_maps.png", "01_parameters.png"],
+    "02_depthwise_step_by_step.py": ["02_sliding_window.png", "02_strides_dilation.png", "02_same_padding.png"],
+    "03_pointwise_is_matmul.py": ["03_pointwise_matmul.png"],
+    "04_backward_derived.py": ["04_full_correlation.png", "04_gradient_check.png"],
+    "05_params_and_flops.py": ["05_params_flops.png", "05_time_per_layer.png"],
+}
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(path):
+    """(width, height) from a PNG's IHDR chunk; fails if the file is not a PNG."""
+    data = path.read_bytes()[:24]
+    assert data[:8] == PNG_SIGNATURE, f"{path.name} is not a PNG file"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_every_tutorial_is_listed():
+    """A new tutorial must be added to EXPECTED_FIGURES, so that it is run here."""
+    on_disk = sorted(p.name for p in TUTORIALS.glob("[0-9][0-9]_*.py"))
+    assert on_disk == sorted(EXPECTED_FIGURES)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FIGURES))
+def test_tutorial_is_a_percent_format_notebook(name):
+    """Jupyter-compatible percent format: code cells, markdown cells, the package imported, not copied."""
+    text = (TUTORIALS / name).read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert sum(line.startswith("# %% [markdown]") for line in lines) >= 3
+    assert sum(line.rstrip() == "# %%" for line in lines) >= 3
+    assert "import scratchconv" in text
+    assert 'os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")' in text
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FIGURES))
+def test_tutorial_runs_headless_and_writes_its_figures(name, tmp_path):
+    env = dict(
+        os.environ,
+        SCRATCHCONV_QUICK="1",
+        SCRATCHCONV_FIGURES_DIR=str(tmp_path),
+        SCRATCHCONV_REQUIRE_KERAS="1",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        MPLBACKEND="Agg",
+    )
+    proc = subprocess.run(
+        [sys.executable, str(Path("tutorials") / name)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, (
+        f"{name} failed (exit {proc.returncode})\n--- stdout (tail) ---\n{proc.stdout[-4000:]}"
+        f"\n--- stderr (tail) ---\n{proc.stderr[-4000:]}"
+    )
+    assert "comparison with Keras in this cell is skipped" not in proc.stdout
+    written = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert written == sorted(EXPECTED_FIGURES[name])
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "a temporary file was left behind"
+    for figure in written:
+        width, height = png_size(tmp_path / figure)
+        assert width >= 200 and height >= 150, f"{figure} is only {width}x{height} pixels"
+
+
+def test_committed_figures_match_the_tutorials():
+    """tutorials/figures holds exactly the figures the tutorials write (none stale, none missing)."""
+    committed = sorted(p.name for p in (TUTORIALS / "figures").glob("*.png"))
+    expected = sorted(f for figures in EXPECTED_FIGURES.values() for f in figures)
+    assert committed == expected
+    for figure in committed:
+        png_size(TUTORIALS / "figures" / figure)
