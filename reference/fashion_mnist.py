@@ -79,7 +79,8 @@ def main(argv=None) -> int:
     rt = runtime.start(args)
     try:
         try:
-            (x_train_all, y_train_all), (x_test, y_test), source = _load(args.data_dir)
+            ((x_train_all, y_train_all), (x_test, y_test)), source = load_fashion_mnist(
+                args.data_dir, return_source=True)  # uint8 (60000, 28, 28), (60000,), (10000, ...)
         except DatasetError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -112,11 +113,6 @@ def main(argv=None) -> int:
         return 0
     finally:
         runtime.finish()
-
-
-def _load(data_dir):
-    (train, test), source = load_fashion_mnist(data_dir, return_source=True)
-    return train, test, source
 
 
 if __name__ == "__main__":
