@@ -38,14 +38,25 @@ REQUIRE_KERAS = os.environ.get("SCRATCHCONV_REQUIRE_KERAS", "") == "1"
 FIGURES = Path(os.environ.get("SCRATCHCONV_FIGURES_DIR") or TUTORIALS / "figures")
 
 
-def save(fig, name, dpi=100):
-    """Write ``fig`` to FIGURES/name (PNG, atomically: temporary file + os.replace)."""
+def save(fig, name, dpi=100, colors=None):
+    """Write ``fig`` to FIGURES/name (PNG, atomically: temporary file + os.replace).
+
+    ``colors``: reduce the PNG to a palette of that many colours (photos: 3-4x smaller files).
+    """
     FIGURES.mkdir(parents=True, exist_ok=True)
     path = FIGURES / name
     fd, tmp = tempfile.mkstemp(dir=FIGURES, prefix=f".{name}.", suffix=".png")
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+        if colors:
+            from PIL import Image  # matplotlib depends on Pillow
+
+            with Image.open(tmp) as im:
+                im.convert("RGB").quantize(colors).save(tmp, format="PNG", optimize=True)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the figure a normal file's mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
