@@ -171,11 +171,14 @@ def _depthwise_rows_kernel(y, x, k_tiled, bias, sh, dh, dw, pad_top, pad_left):
             x_row = x[n, iy].reshape(width * channels)  # (W*Q,)
             for border in range(out_w - (hi - lo)):
                 ox = border if border < lo else border + hi - lo
+                y_pixel = y[n, oy, ox]  # (Q,)
                 for j in range(kw):
                     ix = ox + j * dw - pad_left
                     if ix >= 0 and ix < width:
+                        x_pixel = x[n, iy, ix]  # (Q,)
+                        k_pixel = k_tiled[i, j, ox * channels : (ox + 1) * channels]  # (Q,)
                         for q in range(channels):
-                            y_row[ox * channels + q] += x_row[ix * channels + q] * k_tiled[i, j, ox * channels + q]
+                            y_pixel[q] += x_pixel[q] * k_pixel[q]
             y_seg = y_row[a:b]  # (interior,)
             j = 0
             while j < kw:
