@@ -55,7 +55,13 @@ from scratchconv._args import conv_geometry
 # `scratchconv/depthwise.py` as `depthwise_conv2d_naive`), printed from the package itself:
 
 # %%
-print(inspect.getsource(naive.depthwise_conv2d))
+source = inspect.getsource(naive.depthwise_conv2d)
+print(source)
+# The walk-through below quotes these lines; if the code changes, this tutorial must change too.
+for quoted in ["check_depthwise_args(", "kh, kw, channels, multiplier = k.shape", "xp = pad_input(x, g)",
+               "rows = slice(oy * g.sh, oy * g.sh + (kh - 1) * g.dh + 1, g.dh)", "window = xp[n, rows, cols, c]",
+               "out = c * multiplier + m", "np.sum(window * k[:, :, c, m])"]:
+    assert quoted in source, f"the walk-through quotes {quoted!r}, which is no longer in the source"
 
 # %% [markdown]
 # Reading it from the top:
