@@ -139,17 +139,17 @@ def conv2d_naive(x, kernel, bias=None, *, strides=1, padding="valid", dilation_r
 def _unfold_rows(rows, x, kh, sh, dh, pad_top, pad_left, out_h, w_z, groups):
     """Stack the kh input rows under every output row, column by column.
 
-    Fills ``rows`` (groups, N*H_out*W_z, kh*Cg) from the unpadded x
-    (N, H, W, C_in); padding is read as zeros::
+    Fills ``rows`` (N*H_out*W_z, groups, kh*Cg) from the unpadded x
+    (N, H, W, C_in), reading the padding as zeros::
 
-        rows[grp, (n*H_out + oy)*W_z + ix, ky*Cg + c] = xp[n, oy*sh + ky*dh, ix, grp*Cg + c]
+        rows[(n*H_out + oy)*W_z + ix, grp, ky*Cg + c] = xp[n, oy*sh + ky*dh, ix, grp*Cg + c]
 
-    for every padded column ix < W_z (the columns any window touches).
+    for every padded column ix < W_z (the columns some window touches).
 
     Speed notes: prange over r = n*H_out + oy, whose W_z rows only this
-    iteration writes; reading x directly (bounds test per pixel, not per
-    value) saves the separate padding pass; the inner loop copies Cg
-    contiguous values to Cg contiguous slots (vector moves).
+    iteration writes; reading x directly (one bounds test per pixel) saves a
+    padding pass over the input; the inner loop copies Cg contiguous values
+    to Cg contiguous slots (vector moves).
     """
     n_images, h, w, c_in = x.shape
     cg = c_in // groups
@@ -164,25 +164,24 @@ def _unfold_rows(rows, x, kh, sh, dh, pad_top, pad_left, out_h, w_z, groups):
                     i = oy * sh + ky * dh - pad_top  # row in x
                     if 0 <= i < h and 0 <= j < w:
                         for c in range(cg):
-                            rows[grp, row, ky * cg + c] = x[n, i, j, grp * cg + c]
+                            rows[row, grp, ky * cg + c] = x[n, i, j, grp * cg + c]
                     else:
                         for c in range(cg):
-                            rows[grp, row, ky * cg + c] = 0.0
+                            rows[row, grp, ky * cg + c] = 0.0
 
 
 @numba_kernel
 def _shift_add(y, z, bias, kw, sw, dw, w_z, groups):
     """Sum each window's kw column contributions, then add the bias.
 
-    ``z`` (groups, N*H_out*W_z, kw*Fg) holds ``rows @ weights``: the
-    contribution of padded column ix to window position kx. ``y``
-    (N, H_out, W_out, F) gets::
+    ``z`` (N*H_out*W_z, groups, kw*Fg) holds ``rows @ weights``: what padded
+    column ix gives to window position kx. ``y`` (N, H_out, W_out, F) gets::
 
-        y[n, oy, ox, grp*Fg + f] = sum_kx z[grp, (n*H_out + oy)*W_z + ox*sw + kx*dw, kx*Fg + f]
+        y[n, oy, ox, grp*Fg + f] = sum_kx z[(n*H_out + oy)*W_z + ox*sw + kx*dw, grp, kx*Fg + f]
                                    + bias[grp*Fg + f]
 
-    prange over r = n*H_out + oy (one output row each); bias is added here,
-    while the row is in L1, instead of in a separate pass over y.
+    prange over r = n*H_out + oy (one output row each); the bias is added
+    while the row is in L1 rather than in a separate pass over y.
     """
     n_images, out_h, out_w, filters = y.shape
     fg = filters // groups
@@ -192,60 +191,82 @@ def _shift_add(y, z, bias, kw, sw, dw, w_z, groups):
         for ox in range(out_w):
             for f in range(filters):
                 y[n, oy, ox, f] = 0.0
-            for grp in range(groups):
-                for kx in range(kw):
-                    row = r * w_z + ox * sw + kx * dw
+            for kx in range(kw):
+                row = r * w_z + ox * sw + kx * dw
+                for grp in range(groups):
                     for f in range(fg):
-                        y[n, oy, ox, grp * fg + f] += z[grp, row, kx * fg + f]
+                        y[n, oy, ox, grp * fg + f] += z[row, grp, kx * fg + f]
             for f in range(filters):
                 y[n, oy, ox, f] += bias[f]
 
 
 def _row_weights(kernel, groups):
-    """The kernel as one (kh*Cg, kw*Fg) matrix per group: W[grp, ky*Cg + c, kx*Fg + f] = kernel[ky, kx, c, grp*Fg + f]."""
+    """The kernel as one matrix per group: W[grp, ky*Cg + c, kx*Fg + f] = kernel[ky, kx, c, grp*Fg + f]."""
     kh, kw, cg, filters = kernel.shape
-    fg = filters // groups
-    per_group = kernel.reshape(kh, kw, cg, groups, fg)  # (kh, kw, Cg, groups, Fg)
-    return np.ascontiguousarray(per_group.transpose(3, 0, 2, 1, 4)).reshape(groups, kh * cg, kw * fg)
+    per_group = kernel.reshape(kh, kw, cg, groups, filters // groups)  # (kh, kw, Cg, groups, Fg)
+    return np.ascontiguousarray(per_group.transpose(3, 0, 2, 1, 4)).reshape(groups, kh * cg, -1)  # (groups, kh*Cg, kw*Fg)
 
 
-def _rows_of(x, kernel, g, groups):
-    """Run ``_unfold_rows``: (rows (groups, N*H_out*W_z, kh*Cg), W_z)."""
-    kh, kw, cg, _ = kernel.shape
-    w_z = (g.out_w - 1) * g.sw + (kw - 1) * g.dw + 1  # padded columns that some window touches
-    rows = np.empty((groups, g.n * g.out_h * w_z, kh * cg), dtype=x.dtype)  # (groups, M_z, kh*Cg)
-    _unfold_rows(rows, np.ascontiguousarray(x), kh, g.sh, g.dh, g.pad_top, g.pad_left, g.out_h, w_z, groups)
-    return rows, w_z
+# The fast functions work on a chunk of images at a time, so that rows and z
+# (about CHUNK_BYTES each) stay in the core's L2 cache from the unfold through
+# the BLAS product to the shift-add, instead of a round trip through memory
+# for the whole batch; each product keeps >= CHUNK_MIN_ROWS rows so that BLAS
+# still runs on tall matrices. Measured single-threaded (CPU time, batch 32,
+# 3x3 'same', float32; min of 15 interleaved repeats), whole batch -> chunked:
+# forward 28x28 32->32 8.1 -> 5.8 ms, 14x14 64->64 6.1 -> 5.3 ms, 7x7
+# 128->128 5.3 -> 5.4 ms (one chunk there); backward 16.4 -> 12.4, 11.6 ->
+# 10.7, 10.8 -> 11.0 ms.
+CHUNK_BYTES = 1 << 20
+CHUNK_MIN_ROWS = 2048
+
+
+def _chunks(g, kernel, groups, w_z, itemsize):
+    """Consecutive image ranges (slices of the batch) for the fast loops, and the rows in the largest."""
+    kh, kw, cg, filters = kernel.shape
+    rows_per_image = g.out_h * w_z
+    row_bytes = groups * max(kh * cg, kw * (filters // groups)) * itemsize
+    want = max(CHUNK_MIN_ROWS, CHUNK_BYTES // row_bytes)
+    step = max(1, min(g.n, -(-want // rows_per_image)))  # images per chunk
+    return [slice(n0, min(n0 + step, g.n)) for n0 in range(0, g.n, step)], step * rows_per_image
 
 
 def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, groups=1):
-    """Grouped 2-D convolution, fast: unfold the rows (Numba), one BLAS product per group, shift-add (Numba).
+    """Grouped 2-D convolution, fast: unfold the rows (Numba), a BLAS product per group, shift-add (Numba).
 
-    Same arguments, checks and result as ``conv2d_naive``. Per group::
+    Same arguments, checks and result as ``conv2d_naive``. Per chunk of
+    images and per group::
 
-        rows (M_z, kh*Cg) @ W (kh*Cg, kw*Fg) = z (M_z, kw*Fg),   M_z = N*H_out*W_z
+        rows (M_z, kh*Cg) @ W (kh*Cg, kw*Fg) = z (M_z, kw*Fg),   M_z = images*H_out*W_z
         y[.., ox, f] = sum_kx z[.., ox*sw + kx*dw, kx*Fg + f] + bias[f]
 
-    Why not a full im2col (cols (N*H_out*W_out, kh*kw*Cg) @ (kh*kw*Cg, F))?
-    Measured single-threaded on the benchmark shapes (3x3, 'same', batch 32,
-    float32, OpenBLAS), the im2col product has only F columns and runs at
-    64 / 81 / 121 GFLOP/s for F = 32 / 64 / 128, while the (kh*Cg, kw*Fg)
-    product here has kw times more columns and runs at 85 / 116 / 134 GFLOP/s;
-    and ``rows`` is kw times smaller than ``cols`` to write and read. The
-    price: z is computed at every padded column, (W_z / W_out) times the
-    useful work, about sw times for strided columns and 1.07 / 1.14 / 1.29
-    for the three benchmark widths (28, 14, 7). Forward time, single thread,
-    against the im2col version: 28x28 32->32 about 12.9 -> 9.0 ms, 14x14
-    64->64 8.7 -> 7.3 ms, 7x7 128->128 5.4 -> 5.2 ms (noisy, shared machine).
+    Why not a full im2col, cols (M, kh*kw*Cg) @ (kh*kw*Cg, F)? Measured
+    single-threaded on the benchmark shapes (3x3, 'same', batch 32, float32,
+    OpenBLAS), that product has only F columns and ran at 64 / 81 / 121
+    GFLOP/s for F = 32 / 64 / 128, while the (kh*Cg, kw*Fg) product here has
+    kw times more columns and ran at 85 / 116 / 134 GFLOP/s; and rows is kw
+    times smaller than cols to write and read. The price: z is computed at
+    every padded column, W_z / W_out times the useful work (1.07 / 1.14 /
+    1.29 for widths 28 / 14 / 7, about sw for strided columns). Forward time
+    against the im2col version, single thread, before chunking: 28x28
+    32->32 12.9 -> 9.0 ms, 14x14 64->64 8.7 -> 7.3 ms, 7x7 128->128 5.4 ->
+    5.2 ms (shared machine: +-20%).
     """
     x, kernel, bias, _, g, groups = _prepare(x, kernel, bias, strides, padding, dilation_rate, groups)
     kh, kw, cg, filters = kernel.shape
-    rows, w_z = _rows_of(x, kernel, g, groups)  # (groups, M_z, kh*Cg)
+    x = np.ascontiguousarray(x)  # (N, H, W, C_in)
+    w_z = (g.out_w - 1) * g.sw + (kw - 1) * g.dw + 1  # padded columns that some window touches
     weights = _row_weights(kernel, groups)  # (groups, kh*Cg, kw*Fg)
-    z = np.matmul(rows, weights)  # (groups, M_z, kw*Fg), one BLAS call per group
+    bias_or_zero = np.zeros(filters, x.dtype) if bias is None else np.ascontiguousarray(bias)  # (F,)
     y = np.empty((g.n, g.out_h, g.out_w, filters), dtype=x.dtype)  # (N, H_out, W_out, F)
-    bias_or_zero = np.zeros(filters, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias)  # (F,)
-    _shift_add(y, z, bias_or_zero, kw, g.sw, g.dw, w_z, groups)
+    chunks, max_rows = _chunks(g, kernel, groups, w_z, x.itemsize)
+    rows = np.empty((max_rows, groups, kh * cg), dtype=x.dtype)  # (M_z, groups, kh*Cg), reused per chunk
+    z = np.empty((max_rows, groups, weights.shape[2]), dtype=x.dtype)  # (M_z, groups, kw*Fg)
+    for images in chunks:
+        m = (images.stop - images.start) * g.out_h * w_z  # rows of this chunk
+        _unfold_rows(rows[:m], x[images], kh, g.sh, g.dh, g.pad_top, g.pad_left, g.out_h, w_z, groups)
+        for grp in range(groups):
+            np.matmul(rows[:m, grp], weights[grp], out=z[:m, grp])  # (m, kw*Fg)
+        _shift_add(y[images], z[:m], bias_or_zero, kw, g.sw, g.dw, w_z, groups)
     return y
 
 
@@ -299,20 +320,22 @@ def conv2d_backward_naive(dy, x, kernel, bias=None, *, strides=1, padding="valid
 
 
 @numba_kernel
-def _spread_dy(dz, dbias_rows, dy, kw, sw, dw, w_z, groups):
+def _spread_dy(dz, dbias_rows, dy, col_taps, w_z, groups):
     """The adjoint of ``_shift_add``: copy each dy to the kw columns it came from.
 
-    Fills ``dz`` (groups, N*H_out*W_z, kw*Fg) and ``dbias_rows`` (N*H_out, F)::
+    ``col_taps`` (W_z, kw) gives the output column that reads padded column
+    ix through kernel column kx (ox*sw + kx*dw = ix), or -1 (see ``_taps``).
+    Fills ``dz`` (N*H_out*W_z, groups, kw*Fg) and ``dbias_rows`` (N*H_out, F)::
 
-        dz[grp, (n*H_out + oy)*W_z + ix, kx*Fg + f] = dy[n, oy, ox, grp*Fg + f]  where ix = ox*sw + kx*dw,
-                                                      0 where no ox fits
+        dz[(n*H_out + oy)*W_z + ix, grp, kx*Fg + f] = dy[n, oy, col_taps[ix, kx], grp*Fg + f]  (0 where -1)
         dbias_rows[n*H_out + oy, f] = sum_ox dy[n, oy, ox, f]
 
-    Written as a gather (each dz value is written once, by the iteration that
-    owns its row), so no zero-filling pass; the bias sums come along while
+    A gather: each dz value is written once, by the iteration that owns its
+    row, so there is no zero-filling pass; the bias sums come along while
     the dy row is in cache. prange over r = n*H_out + oy.
     """
     n_images, out_h, out_w, filters = dy.shape
+    kw = col_taps.shape[1]
     fg = filters // groups
     for r in prange(n_images * out_h):
         n = r // out_h
@@ -321,13 +344,13 @@ def _spread_dy(dz, dbias_rows, dy, kw, sw, dw, w_z, groups):
             row = r * w_z + ix
             for grp in range(groups):
                 for kx in range(kw):
-                    t = ix - kx * dw  # = ox*sw for the output column ox that reads ix at kx
-                    if t >= 0 and t % sw == 0 and t // sw < out_w:
+                    ox = col_taps[ix, kx]
+                    if ox >= 0:
                         for f in range(fg):
-                            dz[grp, row, kx * fg + f] = dy[n, oy, t // sw, grp * fg + f]
+                            dz[row, grp, kx * fg + f] = dy[n, oy, ox, grp * fg + f]
                     else:
                         for f in range(fg):
-                            dz[grp, row, kx * fg + f] = 0.0
+                            dz[row, grp, kx * fg + f] = 0.0
         for f in range(filters):
             dbias_rows[r, f] = 0.0
         for ox in range(out_w):
@@ -336,20 +359,20 @@ def _spread_dy(dz, dbias_rows, dy, kw, sw, dw, w_z, groups):
 
 
 @numba_kernel
-def _fold_rows(dx, drows, kh, sh, dh, pad_top, pad_left, out_h, w_z, groups):
-    """The adjoint of ``_unfold_rows``: sum each input pixel's gradient from the rows it was copied to.
+def _fold_rows(dx, drows, row_taps, pad_left, out_h, w_z, groups):
+    """The adjoint of ``_unfold_rows``: gather each input pixel's gradient from the rows it was copied to.
 
-    ``drows`` (groups, N*H_out*W_z, kh*Cg) holds dz @ W^T. ``dx``
-    (N, H, W, C_in) gets, for each (n, i, j) and every ky with
-    oy = (i + pad_top - ky*dh) / sh a whole number in [0, H_out)::
+    ``drows`` (N*H_out*W_z, groups, kh*Cg) holds dz @ W^T; ``row_taps``
+    (H, kh) gives the output row that reads input row i through kernel row
+    ky (oy*sh + ky*dh - pad_top = i), or -1. ``dx`` (N, H, W, C_in) gets::
 
-        dx[n, i, j, grp*Cg + c] = sum_ky drows[grp, (n*H_out + oy)*W_z + j + pad_left, ky*Cg + c]
+        dx[n, i, j, grp*Cg + c] = sum_{ky: oy = row_taps[i, ky] >= 0} drows[(n*H_out + oy)*W_z + j + pad_left, grp, ky*Cg + c]
 
-    A gather again: prange over q = n*H + i, each iteration writes its own
-    row of dx and nothing else (no races, no zero-filled padded buffer, no
-    crop). Padding pixels are simply never read back.
+    prange over q = n*H + i: each iteration writes its own row of dx and
+    nothing else (no races, no zero-filled padded buffer, no crop).
     """
     n_images, h, w, c_in = dx.shape
+    kh = row_taps.shape[1]
     cg = c_in // groups
     for q in prange(n_images * h):
         n = q // h
@@ -361,43 +384,60 @@ def _fold_rows(dx, drows, kh, sh, dh, pad_top, pad_left, out_h, w_z, groups):
             if ix >= w_z:  # a column no window reaches (stride > 1 or 'valid' remainder)
                 continue
             for ky in range(kh):
-                t = i + pad_top - ky * dh  # = oy*sh for the output row oy that reads row i at ky
-                if t >= 0 and t % sh == 0 and t // sh < out_h:
-                    row = (n * out_h + t // sh) * w_z + ix
+                oy = row_taps[i, ky]
+                if oy >= 0:
+                    row = (n * out_h + oy) * w_z + ix
                     for grp in range(groups):
                         for c in range(cg):
-                            dx[n, i, j, grp * cg + c] += drows[grp, row, ky * cg + c]
+                            dx[n, i, j, grp * cg + c] += drows[row, grp, ky * cg + c]
+
+
+def _taps(size, k, stride, dilation, pad_before, out_size):
+    """(size, k) int64: for input position p and kernel offset kk, the output position o
+    with o*stride + kk*dilation - pad_before = p, or -1 where there is none."""
+    t = np.arange(size)[:, None] + pad_before - np.arange(k)[None, :] * dilation  # (size, k), = o*stride
+    return np.where((t >= 0) & (t % stride == 0) & (t // stride < out_size), t // stride, -1)
 
 
 def conv2d_backward(dy, x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, groups=1):
-    """Gradients of ``conv2d``, fast: the forward's matrices run backwards.
+    """Gradients of ``conv2d``, fast: the forward's matrices, run backwards.
 
-    Same arguments, checks and results as ``conv2d_backward_naive``. ``rows``
-    and ``W`` are those of the forward pass (rows recomputed: the kernels keep
-    no state); per group::
+    Same arguments, checks and results as ``conv2d_backward_naive``. With
+    ``rows`` and ``W`` as in ``conv2d`` (rows recomputed: no state is kept
+    between calls), per chunk of images and per group::
 
-        dz    (M_z, kw*Fg)   = spread(dy)           (adjoint of the shift-add)
-        dW    (kh*Cg, kw*Fg) = rows^T @ dz           -> dkernel
-        drows (M_z, kh*Cg)   = dz @ W^T              -> dx by folding the rows back
-        dbias (F,)           = dy summed over (N, H_out, W_out)
+        dz    (M_z, kw*Fg)    = spread(dy)       the adjoint of the shift-add
+        dW    (kh*Cg, kw*Fg) += rows^T @ dz      -> dkernel
+        drows (M_z, kh*Cg)    = dz @ W^T         -> dx, by folding the rows back
+        dbias (F,)            = dy summed over (N, H_out, W_out)
 
-    ``drows`` reuses the ``rows`` buffer once its group's dW is done.
+    ``drows`` overwrites ``rows`` once the group's dW product has read it.
     """
     x, kernel, bias, dy, g, groups = _prepare(x, kernel, bias, strides, padding, dilation_rate, groups, dy)
     kh, kw, cg, filters = kernel.shape
-    fg = filters // groups
-    rows, w_z = _rows_of(x, kernel, g, groups)  # (groups, M_z, kh*Cg)
+    x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)  # (N, H, W, C_in), (N, H_out, W_out, F)
+    w_z = (g.out_w - 1) * g.sw + (kw - 1) * g.dw + 1
     weights = _row_weights(kernel, groups)  # (groups, kh*Cg, kw*Fg)
-    dz = np.empty((groups, rows.shape[1], kw * fg), dtype=x.dtype)  # (groups, M_z, kw*Fg)
-    dbias_rows = np.empty((g.n * g.out_h, filters), dtype=x.dtype)  # (N*H_out, F)
-    _spread_dy(dz, dbias_rows, np.ascontiguousarray(dy), kw, g.sw, g.dw, w_z, groups)
-    dweights = np.empty(weights.shape, dtype=x.dtype)  # (groups, kh*Cg, kw*Fg)
-    for grp in range(groups):
-        np.matmul(rows[grp].T, dz[grp], out=dweights[grp])  # (kh*Cg, kw*Fg)
-        np.matmul(dz[grp], weights[grp].T, out=rows[grp])  # drows (M_z, kh*Cg), in place of rows
+    col_taps = _taps(w_z, kw, g.sw, g.dw, 0, g.out_w)  # (W_z, kw): padded column -> output column
+    row_taps = _taps(g.h, kh, g.sh, g.dh, g.pad_top, g.out_h)  # (H, kh): input row -> output row
     dx = np.empty(x.shape, dtype=x.dtype)  # (N, H, W, C_in)
-    _fold_rows(dx, rows, kh, g.sh, g.dh, g.pad_top, g.pad_left, g.out_h, w_z, groups)
-    per_group = dweights.reshape(groups, kh, cg, kw, fg)  # (groups, kh, Cg, kw, Fg)
+    dweights = np.zeros(weights.shape, dtype=x.dtype)  # (groups, kh*Cg, kw*Fg)
+    product = np.empty(weights.shape[1:], dtype=x.dtype)  # (kh*Cg, kw*Fg), one chunk's share
+    dbias_rows = np.empty((g.n * g.out_h, filters), dtype=x.dtype)  # (N*H_out, F)
+    chunks, max_rows = _chunks(g, kernel, groups, w_z, x.itemsize)
+    rows = np.empty((max_rows, groups, kh * cg), dtype=x.dtype)  # (M_z, groups, kh*Cg), then drows
+    dz = np.empty((max_rows, groups, weights.shape[2]), dtype=x.dtype)  # (M_z, groups, kw*Fg)
+    for images in chunks:
+        m = (images.stop - images.start) * g.out_h * w_z
+        _unfold_rows(rows[:m], x[images], kh, g.sh, g.dh, g.pad_top, g.pad_left, g.out_h, w_z, groups)
+        out_rows = slice(images.start * g.out_h, images.stop * g.out_h)
+        _spread_dy(dz[:m], dbias_rows[out_rows], dy[images], col_taps, w_z, groups)
+        for grp in range(groups):
+            np.matmul(rows[:m, grp].T, dz[:m, grp], out=product)  # (kh*Cg, kw*Fg)
+            dweights[grp] += product
+            np.matmul(dz[:m, grp], weights[grp].T, out=rows[:m, grp])  # drows (m, kh*Cg)
+        _fold_rows(dx[images], rows[:m], row_taps, g.pad_left, g.out_h, w_z, groups)
+    per_group = dweights.reshape(groups, kh, cg, kw, filters // groups)  # (groups, kh, Cg, kw, Fg)
     dkernel = np.ascontiguousarray(per_group.transpose(1, 3, 2, 0, 4)).reshape(kernel.shape)  # (kh, kw, Cg, F)
     dbias = None if bias is None else dbias_rows.sum(axis=0)  # (F,)
     return dx, dkernel, dbias
