@@ -1,0 +1,27 @@
+"""Training on scratchconv's own kernels, with Keras's API: Sequential, losses, optimizers, callbacks.
+
+    from scratchconv.layers import Conv2D, SeparableConv2D
+    from scratchconv.layers.core import Dense, Flatten, MaxPool2D
+    from scratchconv import nn
+
+    model = nn.Sequential([...])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=10, validation_data=(x_val, y_val),
+                        callbacks=[nn.EarlyStopping(patience=5, min_delta=1e-3)])
+
+TensorFlow is optional: it is imported only by from_keras/to_keras.
+"""
+
+from .callbacks import Callback, CSVLogger, EarlyStopping, History, ModelCheckpoint
+from .checkpoint import load_checkpoint
+from .keras_io import from_keras, to_keras
+from .losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
+from .model import Sequential
+from .networks import fashion_mnist_model
+from .optimizers import SGD, Adam
+
+__all__ = [
+    "Adam", "Callback", "CSVLogger", "CategoricalCrossentropy", "EarlyStopping", "History", "ModelCheckpoint",
+    "SGD", "Sequential", "SparseCategoricalCrossentropy", "fashion_mnist_model", "from_keras", "load_checkpoint",
+    "to_keras",
+]

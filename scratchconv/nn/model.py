@@ -1,0 +1,343 @@
+"""Sequential: a stack of scratchconv layers trained like a Keras model.
+
+    model = Sequential([Conv2D(32, 3, padding="same", activation="selu", input_shape=(28, 28, 1)), ...])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=10, validation_data=(x_val, y_val), callbacks=[...])
+    loss, accuracy = model.evaluate(x_test, y_test)
+
+One training step on a batch (x, t):
+
+    forward:   a_0 = x,  a_l = layer_l.forward(a_{l-1}),  p = a_L
+    loss:      L = mean_i loss(t_i, p_i); with softmax last, from the logits (fused, stable)
+    backward:  d_L = dL/dp (or dL/dz when fused),  d_{l-1} = layer_l.backward(d_l)
+    update:    optimizer.apply(weights, gradients)
+"""
+
+import re
+
+import numpy as np
+
+from ..layers.base import Layer
+from . import checks, losses, optimizers
+from .callbacks import Callback, History, ModelCheckpoint
+from .progress import ProgressBar, format_logs
+
+ACCURACY_NAMES = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_accuracy")
+KERAS_NAMES = {"MaxPool2D": "max_pooling2d"}
+
+
+def keras_style_name(layer):
+    """Keras's default layer name: the class name in snake_case (SeparableConv2D -> separable_conv2d)."""
+    cls = type(layer).__name__
+    return KERAS_NAMES.get(cls) or re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", cls).lower()
+
+
+class Sequential:
+    def __init__(self, layers=None, name="sequential", seed=None):
+        self.name = name
+        self.layers = []
+        self.rng = np.random.default_rng(seed)  # shuffles the samples each epoch
+        self.optimizer = self.loss = None
+        self.metrics = []
+        self.stop_training = False
+        self.history = None
+        self.resume_state = None  # set by scratchconv.nn.load_checkpoint
+        self.epochs_done = 0
+        self.built = False
+        for layer in layers or []:
+            self.add(layer)
+
+    # --------------------------------------------------------------------------- structure
+    def add(self, layer):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential takes scratchconv layers, got {type(layer).__name__}")
+        if layer.name == type(layer).__name__.lower():  # the base class's default: give Keras's
+            base = keras_style_name(layer)
+            taken = {other.name for other in self.layers}
+            layer.name = base if base not in taken else next(
+                f"{base}_{k}" for k in range(1, len(taken) + 2) if f"{base}_{k}" not in taken)
+        self.layers.append(layer)
+        self.built = False
+
+    def build(self, input_shape=None):
+        """Builds every layer in turn; input_shape (None, ...) defaults to the first layer's input_shape."""
+        if not self.layers:
+            raise ValueError("the model has no layers")
+        input_shape = input_shape or self.layers[0].input_shape
+        if input_shape is None:
+            raise ValueError("the model's input shape is unknown: give the first layer input_shape=(...), "
+                             "call build((None, ...)) or fit/predict on data")
+        shape = (None, *tuple(input_shape)[1:])
+        self.input_shape, self.output_shapes = shape, []
+        for layer in self.layers:
+            if not layer.built:
+                layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+            self.output_shapes.append(shape)
+        dtypes = {layer.dtype for layer in self.layers}
+        if len(dtypes) != 1:
+            raise ValueError(f"all layers must share one dtype, got {sorted(map(str, dtypes))}")
+        self.dtype = dtypes.pop()
+        self.built = True
+
+    def _ensure_built(self, x_shape=None):
+        if not self.built:
+            has_shape = self.layers and self.layers[0].input_shape is not None
+            self.build(None if has_shape or x_shape is None else (None, *x_shape[1:]))
+
+    @property
+    def output_shape(self):
+        return self.output_shapes[-1]
+
+    @property
+    def weights(self):
+        return [w for layer in self.layers for w in layer.weights]
+
+    @property
+    def gradients(self):
+        return [g for layer in self.layers for g in layer.gradients]
+
+    def get_weights(self):
+        """Every layer's get_weights(), concatenated: the same list as Keras's model.get_weights()."""
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        if len(weights) != len(self.weights):
+            raise ValueError(f"the model has {len(self.weights)} weight arrays, got {len(weights)}")
+        start = 0
+        for layer in self.layers:
+            layer.set_weights(weights[start : start + len(layer.weights)])
+            start += len(layer.weights)
+
+    def count_params(self):
+        return int(sum(w.size for w in self.weights))
+
+    def summary(self, print_fn=print):
+        from .summary import format_summary
+
+        self._ensure_built()
+        print_fn(format_summary(self))
+
+    # --------------------------------------------------------------------------- compile
+    def compile(self, optimizer, loss, metrics=None):
+        """optimizer: 'sgd', 'adam' or an Optimizer; loss: Keras's name or a Loss; metrics: e.g. ['accuracy']."""
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = losses.get(loss)
+        metrics = list(metrics or [])
+        for metric in metrics:
+            if metric not in ACCURACY_NAMES:
+                raise ValueError(f"metrics may hold {list(ACCURACY_NAMES)}, got {metric!r}")
+        self.metrics = metrics
+
+    def _require_compiled(self, what):
+        if self.loss is None:
+            raise ValueError(f"call compile(optimizer, loss, metrics) before {what}")
+
+    # --------------------------------------------------------------------------- passes
+    def forward(self, x, training=False):
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    __call__ = forward
+
+    def _fused_softmax(self):
+        last = self.layers[-1]
+        return getattr(last, "activation", None) == "softmax" and hasattr(last, "backward_preactivation")
+
+    def forward_backward(self, x, targets):
+        """Forward and backward on one batch; fills every layer's gradients (dL/dw of the mean loss).
+
+        Returns (probabilities p (N, classes), per-sample losses (N,)). targets: as
+        ``self.loss.check_targets`` returns them.
+        """
+        p = self.forward(x, training=True)  # (N, classes)
+        last, fused = self.layers[-1], self._fused_softmax()
+        if fused:
+            sample_losses, d = self.loss.from_logits(last.preactivation, targets)  # d = dL/dz (N, classes)
+            d = last.backward_preactivation(d)
+        else:
+            sample_losses, d = self.loss.from_probabilities(p, targets)  # d = dL/dp (N, classes)
+            d = last.backward(d)
+        for layer in reversed(self.layers[:-1]):
+            d = layer.backward(d)
+        return p, sample_losses
+
+    def gradients_on_batch(self, x, y):
+        """(mean loss, [dL/dw for every weight, get_weights() order]) on one batch; no update.
+
+        The same numbers ``tf.GradientTape`` gives for the Keras model holding the same weights.
+        """
+        self._require_compiled("gradients_on_batch")
+        x, targets = self._checked(x, y)
+        _, sample_losses = self.forward_backward(x, targets)
+        return float(sample_losses.mean(dtype=np.float64)), [g.copy() for g in self.gradients]
+
+    def train_step(self, x, targets):
+        """One optimizer step on one batch; returns (sum of per-sample losses, per-sample correctness)."""
+        p, sample_losses = self.forward_backward(x, targets)
+        self.optimizer.apply(self.weights, self.gradients)
+        return float(sample_losses.sum(dtype=np.float64)), self.loss.accuracy(targets, p)
+
+    def test_step(self, x, targets):
+        p = self.forward(x)
+        if self._fused_softmax():
+            sample_losses = self.loss.from_logits(self.layers[-1].preactivation, targets)[0]
+        else:
+            sample_losses = self.loss.from_probabilities(p, targets)[0]
+        return float(sample_losses.sum(dtype=np.float64)), self.loss.accuracy(targets, p)
+
+    def _logs(self, loss_sum, correct, n, prefix=""):
+        logs = {f"{prefix}{metric}": correct / n for metric in self.metrics}
+        logs[f"{prefix}loss"] = loss_sum / n
+        return logs
+
+    # --------------------------------------------------------------------------- fit / evaluate / predict
+    def _inputs(self, x, argument="x", finite=False):
+        """x checked and cast to the model's dtype; builds the model from x's shape if needed."""
+        if not self.layers:
+            raise ValueError("the model has no layers")
+        x = checks.check_inputs(x, self.input_shape if self.built else self.layers[0].input_shape,
+                                self.layers[0].dtype, argument, finite)
+        self._ensure_built(x.shape)
+        return x
+
+    def _checked(self, x, y, argument="x", y_argument="y", finite=False):
+        """(x cast to the model's dtype, checked targets)."""
+        x = self._inputs(x, argument, finite)
+        if y is None:
+            raise TypeError(f"{y_argument} is required: the targets for {argument}")
+        if np.shape(y)[:1] != x.shape[:1]:
+            raise ValueError(f"{argument} has {x.shape[0]} samples but {y_argument} has "
+                             f"{np.shape(y)[0] if np.ndim(y) else 'no'} entries; they must match")
+        n_classes = self.output_shape[-1]
+        return x, self.loss.check_targets(y, x.shape[0], n_classes, y_argument)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_data=None, shuffle=True, initial_epoch=0, resume=False):
+        """Trains for ``epochs`` epochs (counted from 0, like Keras) and returns a History.
+
+        resume=True continues a run loaded with ``scratchconv.nn.load_checkpoint``: its epoch,
+        history, callback states, optimizer state and RNG state, exactly as if it had not stopped.
+        """
+        # --- every check before any work
+        self._require_compiled("fit")
+        x, targets = self._checked(x, y, finite=True)
+        validation = checks.check_validation_data(validation_data)
+        if validation is not None:
+            validation = self._checked(*validation, "validation_data[0]", "validation_data[1]", finite=True)
+        batch_size = checks.check_positive_int(32 if batch_size is None else batch_size, "batch_size")
+        epochs = checks.check_positive_int(epochs, "epochs", 0)
+        verbose = checks.check_verbose(verbose)
+        callbacks = list(callbacks or [])
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks must be scratchconv.nn.callbacks.Callback objects, got {cb!r}")
+        log_keys = set(self._logs(0, 0, 1)) | (set(self._logs(0, 0, 1, "val_")) if validation else set())
+        for cb in callbacks:
+            cb.check(log_keys)
+        history = History()
+        ordered = [history] + [c for c in callbacks if not isinstance(c, ModelCheckpoint)] + [
+            c for c in callbacks if isinstance(c, ModelCheckpoint)]  # checkpoints save the others' state
+        self.history, self._callbacks = history, ordered
+        for cb in ordered:
+            cb.set_model(self)
+        if resume:
+            initial_epoch = self._resume_into(history, callbacks)
+        else:
+            self.stop_training = False
+            for cb in ordered:
+                cb.on_train_begin()
+        # --- train
+        n, steps = x.shape[0], -(-x.shape[0] // batch_size)
+        for epoch in range(initial_epoch, epochs):
+            if self.stop_training:
+                break
+            for cb in ordered:
+                cb.on_epoch_begin(epoch)
+            bar = ProgressBar(steps, verbose, title=f"Epoch {epoch + 1}/{epochs}" if verbose else None)
+            order = self.rng.permutation(n) if shuffle else np.arange(n)
+            loss_sum, correct = 0.0, 0
+            for step in range(steps):
+                batch = order[step * batch_size : (step + 1) * batch_size]
+                batch_loss, batch_correct = self.train_step(x[batch], targets[batch])
+                loss_sum, correct = loss_sum + batch_loss, correct + int(batch_correct.sum())
+                seen = min((step + 1) * batch_size, n)
+                logs = self._logs(loss_sum, correct, seen)
+                bar.update(step + 1, seen, logs)
+                for cb in ordered:
+                    cb.on_train_batch_end(step, logs)
+            if validation is not None:
+                logs.update(self._evaluate_arrays(*validation, batch_size, "val_"))
+            bar.finish(steps, n, logs)
+            self.epochs_done = epoch + 1
+            for cb in ordered:
+                cb.on_epoch_end(epoch, logs)
+        for cb in ordered[1:]:
+            cb.on_train_end()
+        self.resume_state = None
+        return history
+
+    def _resume_into(self, history, callbacks):
+        """Restores History and the callbacks from self.resume_state; returns the epoch to start at."""
+        state = self.resume_state
+        if state is None:
+            raise ValueError("resume=True needs a model loaded with scratchconv.nn.load_checkpoint(path)")
+        saved = list(state["callbacks"])
+        names = [type(cb).__name__ for cb in callbacks]
+        if sorted(names) != sorted(name for name, _ in saved):
+            raise ValueError(f"resume needs the same callbacks as the interrupted run: it had "
+                             f"{[name for name, _ in saved]}, got {names}")
+        for cb in callbacks:  # the k-th callback of a class gets the k-th saved state of that class
+            k = next(i for i, (name, _) in enumerate(saved) if name == type(cb).__name__)
+            cb.on_train_begin()
+            cb.set_state(saved.pop(k)[1])
+        history.set_state(state["history"])
+        self.stop_training, self.epochs_done = state["stop_training"], state["epoch"]
+        return state["epoch"]
+
+    def _evaluate_arrays(self, x, targets, batch_size, prefix=""):
+        loss_sum, correct = 0.0, 0
+        for start in range(0, x.shape[0], batch_size):
+            batch_loss, batch_correct = self.test_step(x[start : start + batch_size], targets[start : start + batch_size])
+            loss_sum, correct = loss_sum + batch_loss, correct + int(batch_correct.sum())
+        return self._logs(loss_sum, correct, x.shape[0], prefix)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto"):
+        """[loss, metric...] on (x, y), as Keras's evaluate returns them."""
+        self._require_compiled("evaluate")
+        x, targets = self._checked(x, y)
+        batch_size = checks.check_positive_int(32 if batch_size is None else batch_size, "batch_size")
+        verbose = checks.check_verbose(verbose)
+        logs = self._evaluate_arrays(x, targets, batch_size)
+        if verbose:
+            print(f"{-(-x.shape[0] // batch_size)} steps, {x.shape[0]} samples{format_logs(logs)}")
+        return [logs["loss"], *(logs[m] for m in self.metrics)]
+
+    def predict(self, x, batch_size=None, verbose="auto"):
+        """The model's outputs for x, computed batch by batch: (N, ...) -> (N, *output_shape[1:])."""
+        x = self._inputs(x)
+        batch_size = checks.check_positive_int(32 if batch_size is None else batch_size, "batch_size")
+        verbose = checks.check_verbose(verbose)
+        steps = -(-x.shape[0] // batch_size)
+        bar = ProgressBar(steps, verbose)
+        outputs = []
+        for step in range(steps):
+            outputs.append(self.forward(x[step * batch_size : (step + 1) * batch_size]))
+            bar.update(step + 1, min((step + 1) * batch_size, x.shape[0]), {})
+        bar.finish(steps, x.shape[0], {})
+        return np.concatenate(outputs)  # (N, ...)
+
+    # --------------------------------------------------------------------------- saving and Keras
+    def save(self, path):
+        """Writes a full checkpoint (atomically); see scratchconv.nn.checkpoint."""
+        from .checkpoint import save_checkpoint
+
+        save_checkpoint(self, path)
+
+    def to_keras(self):
+        """The same network as a Keras model, holding the same weights (compiled if this one is)."""
+        from .keras_io import to_keras
+
+        return to_keras(self)
