@@ -153,6 +153,10 @@ class ModelCheckpoint(_Monitor):
         self.save_best_only = bool(save_best_only)
         self.verbose = verbose
 
+    def check(self, log_keys):
+        if self.save_best_only:  # otherwise nothing is monitored
+            super().check(log_keys)
+
     def on_epoch_end(self, epoch, logs=None):
         if self.save_best_only:
             current = self.current(logs)

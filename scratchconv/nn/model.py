@@ -58,6 +58,8 @@ class Sequential:
                 f"{base}_{k}" for k in range(1, len(taken) + 2) if f"{base}_{k}" not in taken)
         self.layers.append(layer)
         self.built = False
+        if self.layers[0].input_shape is not None:  # like Keras: a model with a known input is built
+            self.build()
 
     def build(self, input_shape=None):
         """Builds every layer in turn; input_shape (None, ...) defaults to the first layer's input_shape."""
@@ -280,19 +282,27 @@ class Sequential:
         return history
 
     def _resume_into(self, history, callbacks):
-        """Restores History and the callbacks from self.resume_state; returns the epoch to start at."""
+        """Restores History and the callbacks from self.resume_state; returns the epoch to start at.
+
+        The k-th callback of a class gets the k-th saved state of that class. A stateful callback
+        of the interrupted run must be there again (and a new one cannot join): their decisions
+        depend on what they saw before the interruption.
+        """
         state = self.resume_state
         if state is None:
             raise ValueError("resume=True needs a model loaded with scratchconv.nn.load_checkpoint(path)")
-        saved = list(state["callbacks"])
-        names = [type(cb).__name__ for cb in callbacks]
-        if sorted(names) != sorted(name for name, _ in saved):
-            raise ValueError(f"resume needs the same callbacks as the interrupted run: it had "
-                             f"{[name for name, _ in saved]}, got {names}")
-        for cb in callbacks:  # the k-th callback of a class gets the k-th saved state of that class
-            k = next(i for i, (name, _) in enumerate(saved) if name == type(cb).__name__)
+        saved = [(name, cb_state) for name, cb_state in state["callbacks"]]
+        for cb in callbacks:
             cb.on_train_begin()
-            cb.set_state(saved.pop(k)[1])
+            k = next((i for i, (name, _) in enumerate(saved) if name == type(cb).__name__), None)
+            if k is not None:
+                cb.set_state(saved.pop(k)[1])
+            elif cb.get_state():
+                raise ValueError(f"resume: the interrupted run had no {type(cb).__name__}; a resumed run "
+                                 f"takes the callbacks it had")
+        missing = [name for name, cb_state in saved if cb_state]
+        if missing:
+            raise ValueError(f"resume: the interrupted run also had {missing}; pass them again")
         history.set_state(state["history"])
         self.stop_training, self.epochs_done = state["stop_training"], state["epoch"]
         return state["epoch"]
