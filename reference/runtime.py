@@ -134,8 +134,11 @@ def start(args: argparse.Namespace) -> Runtime:
     for gpu in gpus:  # take GPU memory as needed rather than all of it up front
         tf.config.experimental.set_memory_growth(gpu, True)
     if args.logical_cpus:
-        tf.config.set_logical_device_configuration(
-            cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(args.logical_cpus)])
+        try:
+            tf.config.set_logical_device_configuration(
+                cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(args.logical_cpus)])
+        except RuntimeError as exc:  # TensorFlow already started in this process
+            raise SystemExit(f"--logical-cpus needs a fresh Python process: {exc}") from None
     if gpus:
         names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
         device = f"GPU x{len(gpus)}: " + ", ".join(names)

@@ -218,3 +218,9 @@ def test_best_checkpoint_saves_only_strict_improvements(tmp_path, monkeypatch):
     for epoch, val_loss in enumerate([3.0, 2.0, 2.0, float("nan"), 2.5, 1.0]):
         callback.on_epoch_end(epoch, {"val_loss": val_loss})
     assert len(saved) == 3 and callback.best_epoch == 6 and callback.best == 1.0
+
+
+def test_logical_cpus_after_tensorflow_started_is_a_clear_error(fashion_dir):
+    keras.ops.ones(1)  # TensorFlow's runtime is running in this process now
+    with pytest.raises(SystemExit, match="--logical-cpus needs a fresh Python process"):
+        fashion_mnist.main(["--data-dir", str(fashion_dir), "--logical-cpus", "2", "--limit", "8"])
