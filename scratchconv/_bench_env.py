@@ -97,12 +97,12 @@ def cache_counts():
 
 
 def cache_state(loaded, compiled):
-    """'warm' (every kernel came from the cache), 'cold' (all compiled), 'partial', or 'in memory'
-    (nothing loaded or compiled: this process had already run them)."""
+    """'warm' (every kernel came from the cache), 'cold' (all compiled), 'partial', or 'none new'
+    (nothing loaded or compiled: this process had already run them, or there are none)."""
     if numba.config.DISABLE_JIT:
         return "jit disabled"
     if loaded and not compiled:
         return "warm"
     if compiled and not loaded:
         return "cold"
-    return "partial" if compiled else "in memory"
+    return "partial" if compiled else "none new"

@@ -18,7 +18,7 @@ The rules, and the measurement behind each:
   20 ms afterwards), which would slow the round it is meant to check. Numba's OpenMP threads
   spin ~1 ms.
 - **Repeat until clean.** A layer runs rounds until ``rounds`` of them are clean by the quiet time
-  known so far, or ``3 x rounds`` have run; the rounds are then judged again against the whole
+  known so far, or ``2 x rounds`` have run; the rounds are then judged again against the whole
   run's quiet time. If fewer than a third are clean, the third with the fastest probes is kept and
   the layer is marked noisy.
 - **Settle.** Before each timed block, wait (up to 0.3 s) until this process uses < 20% of a core
@@ -123,7 +123,7 @@ def run_rounds(items, probe, rounds, block_s, max_calls, threshold):
     """Time ``items`` ({name: fn}, the things compared on one layer) round-robin.
 
     Runs rounds until ``rounds`` are clean (probe before and after <= threshold x
-    ``probe.quiet()``) or ``3 * rounds`` have run. Odd rounds run the items in reverse order.
+    ``probe.quiet()``) or ``2 * rounds`` have run. Odd rounds run the items in reverse order.
     Returns {"probes": [one more than rounds run, seconds], "calls": {name: n},
     "times": {name: [[seconds of each call] per round]}}.
     """
@@ -132,7 +132,7 @@ def run_rounds(items, probe, rounds, block_s, max_calls, threshold):
     times = {name: [] for name in names}
     probes = [probe()]
     clean = 0
-    for r in range(3 * rounds):
+    for r in range(2 * rounds):
         for name in names if r % 2 == 0 else names[::-1]:
             times[name].append(time_block(items[name], calls[name]))
         probes.append(probe())

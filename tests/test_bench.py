@@ -82,8 +82,8 @@ def test_smoke_json_has_every_field_and_positive_ratios(capsys, tmp_path):
     for row in results["rows"]:
         assert row["tf_error"] is None
         assert row["max_rel_diff_vs_tf"] < 1e-4  # ours and TF computed the same layer
-        # 2 clean rounds wanted; on a busy machine up to 3 x 2 run, and at least a third kept
-        assert row["kept_rounds"] + row["discarded_rounds"] == row["rounds"] and 2 <= row["rounds"] <= 6
+        # 2 clean rounds wanted; on a busy machine up to 2 x 2 run, and at least a third kept
+        assert row["kept_rounds"] + row["discarded_rounds"] == row["rounds"] and 2 <= row["rounds"] <= 4
         assert row["kept_rounds"] >= 1
         assert row["flops"]["forward_backward"] == 3 * row["flops"]["forward"] > 0
         for phase in ("forward", "forward_backward"):
@@ -98,7 +98,7 @@ def test_smoke_json_has_every_field_and_positive_ratios(capsys, tmp_path):
     assert {c["kind"] for c in results["compile"]} == {"standard", "depthwise", "pointwise", "separable"}
     for c in results["compile"]:
         assert c["forward_first_ms"] > 0 and c["backward_first_ms"] > 0 and "forward_compile_ms" in c
-        assert c["cache"] in ("warm", "cold", "partial", "in memory")
+        assert c["cache"] in ("warm", "cold", "partial", "none new")
     assert len(results["naive"]) == 4
     for n in results["naive"]:
         assert n["batch"] == 1 and n["forward_ms"] > 0 and n["backward_ms"] > 0 and n["forward_slowdown"] > 0
