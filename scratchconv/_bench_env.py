@@ -20,6 +20,31 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
+def _openblas_function(suffix):
+    """A function of the loaded OpenBLAS (numpy's bundled one or a system one), or None."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+        for path in paths:
+            lib = ctypes.CDLL(path)
+            for prefix in ("scipy_openblas_", "openblas_"):
+                for name in (f"{prefix}{suffix}64_", f"{prefix}{suffix}"):
+                    if hasattr(lib, name):
+                        return getattr(lib, name)
+    except OSError:
+        pass
+    return None
+
+
+def set_blas_threads(n):
+    """Set OpenBLAS's thread count at run time; False when the BLAS is not an OpenBLAS we can reach."""
+    function = _openblas_function("set_num_threads")
+    if function is None:
+        return False
+    function(ctypes.c_int(n))
+    return True
+
+
 def blas_info():
     """(name and version, threads) of the BLAS that np.matmul uses; threads None when unknown."""
     try:
@@ -27,21 +52,8 @@ def blas_info():
         name = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
     except (AttributeError, KeyError, TypeError):
         name = "unknown"
-    threads = None
-    try:  # OpenBLAS as bundled with numpy wheels: ask the loaded library
-        with open("/proc/self/maps") as maps:
-            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
-        for path in paths:
-            lib = ctypes.CDLL(path)
-            for symbol in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
-                           "openblas_get_num_threads"):
-                if hasattr(lib, symbol):
-                    threads = int(getattr(lib, symbol)())
-                    break
-            if threads is not None:
-                break
-    except OSError:
-        pass
+    function = _openblas_function("get_num_threads")  # OpenBLAS as bundled with numpy wheels
+    threads = None if function is None else int(function())
     return name, threads
 
 

@@ -27,6 +27,7 @@ def header(results):
         f"machine: {m['cpu']}, {m['cpus']} CPUs; numpy {m['numpy']}, numba {m['numba']}"
         + (f", tensorflow {m['tensorflow']}" if "tensorflow" in m else ""),
         f"threads: Numba {m['numba_threads']} ({m['numba_threading_layer']}), {m['blas']} {blas_threads}"
+        + (" (could not set)" if m.get("blas_threads_set") is False else "")
         + (f", TF intra-op {m['tf_intra_op_threads']} / inter-op {m['tf_inter_op_threads']}"
            if "tf_intra_op_threads" in m else ""),
         f"peak: {peak['matmul_size']}^3 matmul, np.matmul {peak['numpy_gflops']:.1f} GFLOP/s"

@@ -14,9 +14,11 @@ forward+backward is one ``tf.function`` that runs the forward under a ``tf.Gradi
 returns y together with the gradients for x, every weight and the bias (given dy as
 ``output_gradients``); y is returned so that the forward cannot be pruned from the graph.
 
-Threads: TF is given ``intra_op`` = the Numba thread count (scratchconv's kernels and the BLAS
-calls they make use that many), and ``inter_op`` = 1, so TF runs one op at a time on the same
-number of threads as scratchconv; both sides see the same cores and neither is oversubscribed.
+Threads: TF is given ``intra_op`` = the Numba thread count (scratchconv's kernels use that many;
+``--threads N`` sets Numba, OpenBLAS and TF to N together), and ``inter_op`` = 1, so TF runs one
+op at a time on the same number of threads as scratchconv: both sides see the same cores and
+neither is oversubscribed. (TF's default, inter_op = intra_op = one per core, lets two ops of the
+backward graph run at once, each on every core: up to 2x the cores' threads.)
 """
 
 import os

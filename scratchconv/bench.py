@@ -52,6 +52,9 @@ def add_arguments(parser):
     parser.add_argument("--no-naive", action="store_true", help="skip the loop-by-loop versions")
     parser.add_argument("--naive-batch", type=int, default=1,
                         help="batch of the one call to each loop-by-loop version (default 1)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="one thread count for Numba, OpenBLAS and TF intra-op (default: TF gets Numba's "
+                             "count, NUMBA_NUM_THREADS or one per core; OpenBLAS keeps its own setting)")
     parser.add_argument("--tf-inter-op", type=int, default=1,
                         help="TF inter-op threads (default 1: one op at a time, each on the Numba thread count)")
     parser.add_argument("--probe-threshold", type=float, default=1.5,
@@ -70,6 +73,12 @@ def _check_args(args):
         raise ValueError(f"--naive-batch must be >= 1, got {args.naive_batch}")
     if args.repeats is not None and args.repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
+    if args.threads is not None:
+        import numba
+
+        if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
+            raise ValueError(f"--threads must be between 1 and {numba.config.NUMBA_NUM_THREADS} "
+                             f"(NUMBA_NUM_THREADS), got {args.threads}")
     if args.tf_inter_op < 0:
         raise ValueError(f"--tf-inter-op must be >= 0, got {args.tf_inter_op}")
     if args.probe_threshold <= 1:
@@ -221,27 +230,46 @@ def _command(args):
 
 
 def run_bench(args, specs):
-    """Everything measured, as one JSON-able dict."""
+    """Everything measured, as one JSON-able dict (thread settings restored afterwards)."""
+    import numba
+
+    numba_threads, blas_threads = numba.get_num_threads(), _bench_env.blas_info()[1]
+    try:
+        return _run_bench(args, specs)
+    finally:
+        numba.set_num_threads(numba_threads)
+        if args.threads is not None and blas_threads is not None:
+            _bench_env.set_blas_threads(blas_threads)
+
+
+def _run_bench(args, specs):
     quick = args.quick
     rounds = args.repeats or (5 if quick else 15)
     block_s, max_calls = (0.003, 20) if quick else (0.010, 50)
     dtype = np.dtype(args.dtype)
     started = time.time()
     load_average = [_load_average()]
+    import numba
+
+    # --threads sets one count for all: Numba's, OpenBLAS's (np.matmul in our kernels), TF's intra-op.
+    # Without it, Numba's count (NUMBA_NUM_THREADS) is given to TF and OpenBLAS keeps its own setting.
+    blas_set = None
+    if args.threads is not None:
+        numba.set_num_threads(args.threads)
+        blas_set = _bench_env.set_blas_threads(args.threads)
+    threads = numba.get_num_threads()
     # 1. Numba first: compile (or load) every kernel before TF or BLAS threads exist.
     _log("compiling / loading kernels (first calls) ...")
     compile_info = measure_compile(specs, args.batch, dtype, args.seed)
     probe = _bench_timing.Probe()
     # 2. TensorFlow, with as many intra-op threads as Numba uses.
-    import numba
-
     tf = tf_message = None
     if args.no_tf:
         tf_message = "TensorFlow not timed (--no-tf)"
     else:
         from ._bench_tf import load_tensorflow
 
-        tf, tf_message = load_tensorflow(numba.get_num_threads(), args.tf_inter_op)
+        tf, tf_message = load_tensorflow(threads, args.tf_inter_op)
     # 3. The machine's peak, in this run.
     _log("peak: large matmul ...")
     peak = {"matmul_size": 1024 if quick else 2048}
@@ -268,6 +296,7 @@ def run_bench(args, specs):
     naive = [] if args.no_naive else measure_naive(specs, rows, args.naive_batch, dtype, args.seed)
     load_average.append(_load_average())
     machine = _bench_env.machine_info()
+    machine["blas_threads_set"] = blas_set
     if tf is not None:
         from ._bench_tf import call_overhead_ms, thread_settings
 

@@ -105,8 +105,10 @@ def test_smoke_json_has_every_field_and_positive_ratios(capsys, tmp_path):
 
 
 def test_table_output_names_the_targets(capsys):
-    out = _run_bench(["--quick", "--repeats", "1", "--batch", "2", "--no-naive", "--shapes", TINY[1]], capsys)
+    out = _run_bench(["--quick", "--repeats", "1", "--batch", "2", "--no-naive", "--threads", "1",
+                      "--shapes", TINY[1]], capsys)
     assert "depthwise:6x6x4" in out and "ratio" in out
+    assert "Numba 1 " in out and "TF intra-op" in out  # --threads: one count for Numba, OpenBLAS and TF
     assert "depthwise fwd+bwd <= 0.50" in out and "depthwise fwd     <= 1.25" in out
     assert "scratchconv bench --quick" in out
 
@@ -134,3 +136,5 @@ def test_bad_arguments_fail_before_anything_runs(capsys):
     assert "needs the number of outputs" in capsys.readouterr().err
     assert bench.main(["--batch", "0"]) == 2
     assert "--batch must be >= 1" in capsys.readouterr().err
+    assert bench.main(["--threads", "0"]) == 2
+    assert "--threads must be between 1" in capsys.readouterr().err
