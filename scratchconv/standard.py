@@ -1,53 +1,25 @@
 """Standard (grouped) 2-D convolution, forward and backward: loop by loop, then fast.
 
-Shapes (NHWC, Keras layouts)::
+Shapes (NHWC, Keras layouts): x (N, H, W, C_in), kernel (kh, kw, C_in // groups, F),
+bias (F,) or None, y (N, H_out, W_out, F). With Cg = C_in // groups and Fg = F // groups,
+output channel f belongs to group g = f // Fg and reads only the input channels
+g*Cg .. g*Cg + Cg - 1; groups=1 is the ordinary convolution. The formulas are in the
+docstrings of ``conv2d_naive`` and ``conv2d_backward_naive``.
 
-    x       (N, H, W, C_in)
-    kernel  (kh, kw, C_in // groups, F)
-    bias    (F,) or None
-    y       (N, H_out, W_out, F)
-
-With ``Cg = C_in // groups`` input channels and ``Fg = F // groups`` output
-channels per group, output channel ``f`` belongs to group ``g = f // Fg`` and
-reads only the input channels ``g*Cg : (g+1)*Cg``. On the zero-padded input xp::
-
-    y[n, oy, ox, f] = bias[f] + sum_{ky, kx, c} xp[n, oy*sh + ky*dh, ox*sw + kx*dw, g*Cg + c]
-                                                * kernel[ky, kx, c, f]
-
-``groups=1`` is the ordinary convolution. The backward pass spreads each
-``dy[n, oy, ox, f]`` back over the same window::
-
-    dxp[n, iy, ix, g*Cg + c] += dy[n, oy, ox, f] * kernel[ky, kx, c, f]
-    dkernel[ky, kx, c, f]    += dy[n, oy, ox, f] * xp[n, iy, ix, g*Cg + c]
-    dbias[f]                  = sum_{n, oy, ox} dy[n, oy, ox, f]
-
-and dx is dxp without its padding.
-
-The fast versions ("unfold the rows, shift the columns") split the window in
-two. The kernel rows ky are unfolded, as in im2col: ``rows`` holds, for every
-output row oy and every padded input column ix, the kh input pixels above each
-other (kh*Cg values). One BLAS product with the kernel arranged as
-(kh*Cg, kw*Fg) gives ``z``: for every column ix, the contribution of that
-column to each of the kw window positions kx. The columns are then summed with
-a shift: y[.., ox, f] = sum_kx z[.., ox*sw + kx*dw, kx*Fg + f]. This is
-im2col along the rows and kn2row along the columns (compare MEC, Cho & Brand
-2017); see ``conv2d`` for why it beats a full im2col here.
+The fast versions "unfold the rows and shift the columns". The kernel rows are unfolded
+as in im2col: ``rows`` holds, for every output row oy and every padded input column ix,
+the kh input pixels of that column stacked (kh*Cg values). One BLAS product with the
+kernel as a (kh*Cg, kw*Fg) matrix gives ``z``, what column ix contributes to each of the
+kw window positions; a shifted sum over kx then gives y. That is im2col along the rows
+and kn2row along the columns (compare MEC, Cho & Brand 2017); ``conv2d`` says why it
+beats a full im2col here. The backward pass runs the same matrices backwards.
 """
 
 from numbers import Integral
 
 import numpy as np
 
-from ._args import (
-    as_pair,
-    check_array,
-    check_bias,
-    check_grad,
-    check_padding,
-    conv_geometry,
-    crop_padding,
-    pad_input,
-)
+from ._args import as_pair, check_array, check_bias, check_grad, check_padding, conv_geometry, crop_padding, pad_input
 from ._numba import kernel as numba_kernel
 from ._numba import prange
 
@@ -137,19 +109,15 @@ def conv2d_naive(x, kernel, bias=None, *, strides=1, padding="valid", dilation_r
 
 @numba_kernel
 def _unfold_rows(rows, x, kh, sh, dh, pad_top, pad_left, out_h, w_z, groups):
-    """Stack the kh input rows under every output row, column by column.
+    """Stack the kh input rows under every output row, for each padded column ix < W_z.
 
-    Fills ``rows`` (N*H_out*W_z, groups, kh*Cg) from the unpadded x
-    (N, H, W, C_in), reading the padding as zeros::
+    rows (N*H_out*W_z, groups, kh*Cg) from the unpadded x (N, H, W, C_in)::
 
         rows[(n*H_out + oy)*W_z + ix, grp, ky*Cg + c] = xp[n, oy*sh + ky*dh, ix, grp*Cg + c]
 
-    for every padded column ix < W_z (the columns some window touches).
-
-    Speed notes: prange over r = n*H_out + oy, whose W_z rows only this
-    iteration writes; reading x directly (one bounds test per pixel) saves a
-    padding pass over the input; the inner loop copies Cg contiguous values
-    to Cg contiguous slots (vector moves).
+    prange over r = n*H_out + oy, whose W_z rows only this iteration writes. Reading x
+    directly (one bounds test per pixel) saves a padding pass; the inner loop copies Cg
+    contiguous values to contiguous slots (vector moves).
     """
     n_images, h, w, c_in = x.shape
     cg = c_in // groups
@@ -172,16 +140,13 @@ def _unfold_rows(rows, x, kh, sh, dh, pad_top, pad_left, out_h, w_z, groups):
 
 @numba_kernel
 def _shift_add(y, z, bias, kw, sw, dw, w_z, groups):
-    """Sum each window's kw column contributions, then add the bias.
-
-    ``z`` (N*H_out*W_z, groups, kw*Fg) holds ``rows @ weights``: what padded
-    column ix gives to window position kx. ``y`` (N, H_out, W_out, F) gets::
+    """Sum each window's kw column contributions z (N*H_out*W_z, groups, kw*Fg), add the bias::
 
         y[n, oy, ox, grp*Fg + f] = sum_kx z[(n*H_out + oy)*W_z + ox*sw + kx*dw, grp, kx*Fg + f]
                                    + bias[grp*Fg + f]
 
-    prange over r = n*H_out + oy (one output row each); the bias is added
-    while the row is in L1 rather than in a separate pass over y.
+    prange over r = n*H_out + oy (one output row of y (N, H_out, W_out, F) each); the
+    bias is added while the row is in L1, not in a separate pass over y.
     """
     n_images, out_h, out_w, filters = y.shape
     fg = filters // groups
@@ -207,15 +172,12 @@ def _row_weights(kernel, groups):
     return np.ascontiguousarray(per_group.transpose(3, 0, 2, 1, 4)).reshape(groups, kh * cg, -1)  # (groups, kh*Cg, kw*Fg)
 
 
-# The fast functions work on a chunk of images at a time, so that rows and z
-# (about CHUNK_BYTES each) stay in the core's L2 cache from the unfold through
-# the BLAS product to the shift-add, instead of a round trip through memory
-# for the whole batch; each product keeps >= CHUNK_MIN_ROWS rows so that BLAS
-# still runs on tall matrices. Measured single-threaded (CPU time, batch 32,
-# 3x3 'same', float32; min of 15 interleaved repeats), whole batch -> chunked:
-# forward 28x28 32->32 8.1 -> 5.8 ms, 14x14 64->64 6.1 -> 5.3 ms, 7x7
-# 128->128 5.3 -> 5.4 ms (one chunk there); backward 16.4 -> 12.4, 11.6 ->
-# 10.7, 10.8 -> 11.0 ms.
+# The fast functions take a chunk of images at a time, so that rows and z (about
+# CHUNK_BYTES each) stay in the core's L2 cache from the unfold through the BLAS product
+# to the shift-add; each product keeps >= CHUNK_MIN_ROWS rows so that BLAS still gets tall
+# matrices. Measured (one thread, CPU time, batch 32, 3x3 'same', min of 15), whole batch
+# -> chunks: forward 28x28 32->32 8.1 -> 5.8 ms, 14x14 64->64 6.1 -> 5.3 ms; backward
+# 16.4 -> 12.4 and 11.6 -> 10.7 ms; 7x7 128->128 is one chunk either way.
 CHUNK_BYTES = 1 << 20
 CHUNK_MIN_ROWS = 2048
 
@@ -230,6 +192,50 @@ def _chunks(g, kernel, groups, w_z, itemsize):
     return [slice(n0, min(n0 + step, g.n)) for n0 in range(0, g.n, step)], step * rows_per_image
 
 
+# NaN and Inf. The fast path multiplies zeros that are not terms of the sum: the padding
+# in rows (by the kernel) and the structural zeros of dz (by x or the kernel). They give
+# exactly 0 for finite values, but NaN next to an Inf or NaN, where TensorFlow's float32
+# kernels skip the padding and stay finite. So the fast functions sum tap by tap over the
+# pixels inside x instead when the kernel is not finite, and so does conv2d_backward for
+# dkernel when its fast dkernel is not finite (a NaN from 0 * Inf cannot vanish from a
+# sum, so a finite fast result has no such product in it).
+
+
+def _tap_span(size, out_size, k, stride, dilation, pad_before):
+    """(output slice, input slice) of the positions o whose tap k lands inside the input,
+    0 <= o*stride + k*dilation - pad_before < size, or None if there are none."""
+    offset = k * dilation - pad_before
+    first = max(0, -(offset // stride))  # ceil(-offset / stride)
+    last = min(out_size - 1, (size - 1 - offset) // stride)
+    if last < first:
+        return None
+    start = first * stride + offset
+    return slice(first, last + 1), slice(start, start + (last - first) * stride + 1, stride)
+
+
+def _inside_taps(g, kernel, groups):
+    """For every tap (ky, kx) and group: (ky, kx, out, inp), index tuples of the output pixels
+    (N, rows, cols, Fg) whose tap lands inside x and of the input pixels (N, rows, cols, Cg) it reads."""
+    kh, kw, cg, filters = kernel.shape
+    fg = filters // groups
+    for ky in range(kh):
+        for kx in range(kw):
+            rows = _tap_span(g.h, g.out_h, ky, g.sh, g.dh, g.pad_top)
+            cols = _tap_span(g.w, g.out_w, kx, g.sw, g.dw, g.pad_left)
+            if rows is not None and cols is not None:
+                for grp in range(groups):
+                    out = (slice(None), rows[0], cols[0], slice(grp * fg, (grp + 1) * fg))
+                    yield ky, kx, out, (slice(None), rows[1], cols[1], slice(grp * cg, (grp + 1) * cg))
+
+
+def _conv2d_by_taps(x, kernel, bias, g, groups):
+    """y one tap at a time, over the pixels inside x only: the padding is skipped, never multiplied."""
+    y = np.zeros((g.n, g.out_h, g.out_w, kernel.shape[3]), dtype=x.dtype)  # (N, H_out, W_out, F)
+    for ky, kx, out, inp in _inside_taps(g, kernel, groups):
+        y[out] += x[inp] @ kernel[ky, kx, :, out[3]]  # (N, rows, cols, Cg) @ (Cg, Fg)
+    return y if bias is None else y + bias
+
+
 def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, groups=1):
     """Grouped 2-D convolution, fast: unfold the rows (Numba), a BLAS product per group, shift-add (Numba).
 
@@ -239,19 +245,18 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1,
         rows (M_z, kh*Cg) @ W (kh*Cg, kw*Fg) = z (M_z, kw*Fg),   M_z = images*H_out*W_z
         y[.., ox, f] = sum_kx z[.., ox*sw + kx*dw, kx*Fg + f] + bias[f]
 
-    Why not a full im2col, cols (M, kh*kw*Cg) @ (kh*kw*Cg, F)? Measured
-    single-threaded on the benchmark shapes (3x3, 'same', batch 32, float32,
-    OpenBLAS), that product has only F columns and ran at 64 / 81 / 121
-    GFLOP/s for F = 32 / 64 / 128, while the (kh*Cg, kw*Fg) product here has
-    kw times more columns and ran at 85 / 116 / 134 GFLOP/s; and rows is kw
-    times smaller than cols to write and read. The price: z is computed at
-    every padded column, W_z / W_out times the useful work (1.07 / 1.14 /
-    1.29 for widths 28 / 14 / 7, about sw for strided columns). Forward time
-    against the im2col version, single thread, before chunking: 28x28
-    32->32 12.9 -> 9.0 ms, 14x14 64->64 8.7 -> 7.3 ms, 7x7 128->128 5.4 ->
-    5.2 ms (shared machine: +-20%).
+    Why not a full im2col, cols (M, kh*kw*Cg) @ (kh*kw*Cg, F)? Its product has only F
+    columns: single-threaded OpenBLAS ran it at 64 / 81 / 121 GFLOP/s for the benchmark
+    shapes (3x3 'same', batch 32, F = 32 / 64 / 128), the (kh*Cg, kw*Fg) product here at
+    85 / 116 / 134 GFLOP/s, and rows is kw times smaller than cols. The price: z is
+    computed at every padded column, W_z / W_out times the useful work (1.07 / 1.14 / 1.29
+    at widths 28 / 14 / 7; about sw for column strides sw > 1). Forward, one thread,
+    im2col -> this (before chunking): 12.9 -> 9.0, 8.7 -> 7.3, 5.4 -> 5.2 ms.
     """
     x, kernel, bias, _, g, groups = _prepare(x, kernel, bias, strides, padding, dilation_rate, groups)
+    if not np.isfinite(kernel).all():
+        with np.errstate(invalid="ignore"):
+            return _conv2d_by_taps(x, kernel, bias, g, groups)
     kh, kw, cg, filters = kernel.shape
     x = np.ascontiguousarray(x)  # (N, H, W, C_in)
     w_z = (g.out_w - 1) * g.sw + (kw - 1) * g.dw + 1  # padded columns that some window touches
@@ -264,8 +269,9 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1,
     for images in chunks:
         m = (images.stop - images.start) * g.out_h * w_z  # rows of this chunk
         _unfold_rows(rows[:m], x[images], kh, g.sh, g.dh, g.pad_top, g.pad_left, g.out_h, w_z, groups)
-        for grp in range(groups):
-            np.matmul(rows[:m, grp], weights[grp], out=z[:m, grp])  # (m, kw*Fg)
+        with np.errstate(invalid="ignore"):  # NaN from Inf inputs propagates silently, as in Keras
+            for grp in range(groups):
+                np.matmul(rows[:m, grp], weights[grp], out=z[:m, grp])  # (m, kw*Fg)
         _shift_add(y[images], z[:m], bias_or_zero, kw, g.sw, g.dw, w_z, groups)
     return y
 
@@ -321,18 +327,15 @@ def conv2d_backward_naive(dy, x, kernel, bias=None, *, strides=1, padding="valid
 
 @numba_kernel
 def _spread_dy(dz, dbias_rows, dy, col_taps, w_z, groups):
-    """The adjoint of ``_shift_add``: copy each dy to the kw columns it came from.
+    """The adjoint of ``_shift_add``: copy each dy back to the kw columns it came from.
 
-    ``col_taps`` (W_z, kw) gives the output column that reads padded column
-    ix through kernel column kx (ox*sw + kx*dw = ix), or -1 (see ``_taps``).
-    Fills ``dz`` (N*H_out*W_z, groups, kw*Fg) and ``dbias_rows`` (N*H_out, F)::
+    col_taps (W_z, kw): the output column ox with ox*sw + kx*dw = ix, or -1 (``_taps``)::
 
-        dz[(n*H_out + oy)*W_z + ix, grp, kx*Fg + f] = dy[n, oy, col_taps[ix, kx], grp*Fg + f]  (0 where -1)
+        dz[(n*H_out + oy)*W_z + ix, grp, kx*Fg + f] = dy[n, oy, col_taps[ix, kx], grp*Fg + f]  (0 at -1)
         dbias_rows[n*H_out + oy, f] = sum_ox dy[n, oy, ox, f]
 
-    A gather: each dz value is written once, by the iteration that owns its
-    row, so there is no zero-filling pass; the bias sums come along while
-    the dy row is in cache. prange over r = n*H_out + oy.
+    A gather, prange over r = n*H_out + oy: each dz value is written once, by the
+    iteration that owns its row (no zero-filling pass); the bias sums come along.
     """
     n_images, out_h, out_w, filters = dy.shape
     kw = col_taps.shape[1]
@@ -360,15 +363,14 @@ def _spread_dy(dz, dbias_rows, dy, col_taps, w_z, groups):
 
 @numba_kernel
 def _fold_rows(dx, drows, row_taps, pad_left, out_h, w_z, groups):
-    """The adjoint of ``_unfold_rows``: gather each input pixel's gradient from the rows it was copied to.
+    """The adjoint of ``_unfold_rows``: gather each pixel's gradient from the rows it went to.
 
-    ``drows`` (N*H_out*W_z, groups, kh*Cg) holds dz @ W^T; ``row_taps``
-    (H, kh) gives the output row that reads input row i through kernel row
-    ky (oy*sh + ky*dh - pad_top = i), or -1. ``dx`` (N, H, W, C_in) gets::
+    drows (N*H_out*W_z, groups, kh*Cg) = dz @ W^T; row_taps (H, kh): the output row oy
+    with oy*sh + ky*dh - pad_top = i, or -1. With ix = j + pad_left::
 
-        dx[n, i, j, grp*Cg + c] = sum_{ky: oy = row_taps[i, ky] >= 0} drows[(n*H_out + oy)*W_z + j + pad_left, grp, ky*Cg + c]
+        dx[n, i, j, grp*Cg + c] = sum_{ky: oy = row_taps[i, ky] >= 0} drows[(n*H_out + oy)*W_z + ix, grp, ky*Cg + c]
 
-    prange over q = n*H + i: each iteration writes its own row of dx and
+    prange over q = n*H + i: each iteration writes its own row of dx (N, H, W, C_in) and
     nothing else (no races, no zero-filled padded buffer, no crop).
     """
     n_images, h, w, c_in = dx.shape
@@ -399,6 +401,16 @@ def _taps(size, k, stride, dilation, pad_before, out_size):
     return np.where((t >= 0) & (t % stride == 0) & (t // stride < out_size), t // stride, -1)
 
 
+def _conv2d_backward_by_taps(dy, x, kernel, g, groups):
+    """(dx, dkernel) one tap at a time, over the pixels inside x only (see ``_conv2d_by_taps``)."""
+    dx = np.zeros(x.shape, dtype=x.dtype)  # (N, H, W, C_in)
+    dkernel = np.zeros(kernel.shape, dtype=x.dtype)  # (kh, kw, Cg, F)
+    for ky, kx, out, inp in _inside_taps(g, kernel, groups):
+        dx[inp] += dy[out] @ kernel[ky, kx, :, out[3]].T  # (N, rows, cols, Fg) @ (Fg, Cg)
+        dkernel[ky, kx, :, out[3]] = np.tensordot(x[inp], dy[out], axes=([0, 1, 2], [0, 1, 2]))  # (Cg, Fg)
+    return dx, dkernel
+
+
 def conv2d_backward(dy, x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, groups=1):
     """Gradients of ``conv2d``, fast: the forward's matrices, run backwards.
 
@@ -414,6 +426,10 @@ def conv2d_backward(dy, x, kernel, bias=None, *, strides=1, padding="valid", dil
     ``drows`` overwrites ``rows`` once the group's dW product has read it.
     """
     x, kernel, bias, dy, g, groups = _prepare(x, kernel, bias, strides, padding, dilation_rate, groups, dy)
+    if not np.isfinite(kernel).all():
+        dbias = None if bias is None else dy.sum(axis=(0, 1, 2))  # (F,)
+        with np.errstate(invalid="ignore"):
+            return (*_conv2d_backward_by_taps(dy, x, kernel, g, groups), dbias)
     kh, kw, cg, filters = kernel.shape
     x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)  # (N, H, W, C_in), (N, H_out, W_out, F)
     w_z = (g.out_w - 1) * g.sw + (kw - 1) * g.dw + 1
@@ -432,12 +448,16 @@ def conv2d_backward(dy, x, kernel, bias=None, *, strides=1, padding="valid", dil
         _unfold_rows(rows[:m], x[images], kh, g.sh, g.dh, g.pad_top, g.pad_left, g.out_h, w_z, groups)
         out_rows = slice(images.start * g.out_h, images.stop * g.out_h)
         _spread_dy(dz[:m], dbias_rows[out_rows], dy[images], col_taps, w_z, groups)
-        for grp in range(groups):
-            np.matmul(rows[:m, grp].T, dz[:m, grp], out=product)  # (kh*Cg, kw*Fg)
-            dweights[grp] += product
-            np.matmul(dz[:m, grp], weights[grp].T, out=rows[:m, grp])  # drows (m, kh*Cg)
+        with np.errstate(invalid="ignore"):  # a 0 * Inf here is redone below
+            for grp in range(groups):
+                np.matmul(rows[:m, grp].T, dz[:m, grp], out=product)  # (kh*Cg, kw*Fg)
+                dweights[grp] += product
+                np.matmul(dz[:m, grp], weights[grp].T, out=rows[:m, grp])  # drows (m, kh*Cg)
         _fold_rows(dx[images], rows[:m], row_taps, g.pad_left, g.out_h, w_z, groups)
     per_group = dweights.reshape(groups, kh, cg, kw, filters // groups)  # (groups, kh, Cg, kw, Fg)
     dkernel = np.ascontiguousarray(per_group.transpose(1, 3, 2, 0, 4)).reshape(kernel.shape)  # (kh, kw, Cg, F)
+    if not np.isfinite(dkernel).all():  # maybe a 0 * Inf from the padding or dz's zeros: redo exactly
+        with np.errstate(invalid="ignore"):
+            dkernel = _conv2d_backward_by_taps(dy, x, kernel, g, groups)[1]
     dbias = None if bias is None else dbias_rows.sum(axis=0)  # (F,)
     return dx, dkernel, dbias
