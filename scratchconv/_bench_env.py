@@ -8,6 +8,10 @@ import sys
 import numba
 import numpy as np
 
+# Environment variables that decide how many threads run and how idle ones wait (reported as set).
+THREAD_ENV = ("NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
+              "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "MKL_NUM_THREADS", "TF_ENABLE_ONEDNN_OPTS")
+
 
 def cpu_model():
     try:
@@ -79,8 +83,7 @@ def machine_info():
         "numba_jit_disabled": bool(numba.config.DISABLE_JIT),
         "blas": blas,
         "blas_threads": blas_threads,
-        "thread_env": {k: os.environ[k] for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                   "MKL_NUM_THREADS") if k in os.environ},
+        "thread_env": {k: os.environ[k] for k in THREAD_ENV if k in os.environ},
     }
 
 

@@ -45,9 +45,14 @@ def header(results):
     )
     if noise["noisy_layers"]:
         lines.append(f"NOISY (too few clean rounds, the fastest third kept): {', '.join(noise['noisy_layers'])}")
+    if m["thread_env"]:
+        lines.append("environment: " + " ".join(f"{k}={v}" for k, v in m["thread_env"].items()))
     if noise["probe_median_ms"] > 2 * noise["probe_quiet_ms"]:
         lines.append("WARNING: the machine was busy for much of this run (probe median > 2x its quiet time); "
                      "parallel loops collapse under load, so treat these numbers with care")
+    if noise["probe_quiet_ms"] > 1.0:
+        lines.append("WARNING: even the quietest probes were slow: idle OpenMP/OpenBLAS threads spinning on an "
+                     "overloaded machine; compare with OMP_WAIT_POLICY=passive OPENBLAS_THREAD_TIMEOUT=4, or --threads 1")
     if m["numba_jit_disabled"]:
         lines.append("NUMBA_DISABLE_JIT=1: the fast kernels ran as plain Python; these times mean nothing")
     return lines
