@@ -34,7 +34,7 @@ import numba
 import numpy as np
 
 from ._args import as_pair, check_array, check_bias, check_grad, check_padding, conv_geometry
-from ._numba import kernel, prange, serial_kernel
+from ._numba import kernel, prange
 
 
 def check_depthwise_args(x, depthwise_kernel, bias, strides, padding, dilation_rate):
@@ -132,27 +132,6 @@ def _depthwise_forward_kernel(y, x, k, bias, sh, sw, dh, dw, pad_top, pad_left):
                             y[n, oy, ox, q] += x[n, iy, ix, q] * k[i, j, q]
 
 
-@serial_kernel
-def _padded_row(ring, held, x, n, iy, pad_left):
-    """Input row x[n, iy] after pad_left zero pixels, flat (W_pad*Q,), served from a ring.
-
-    ring (S, W_pad*Q) holds the last input rows a thread padded, row iy in slot iy % S;
-    held (S,) says which n*H + iy each slot holds. A row not there is copied in. The zeros
-    around the copied pixels are never written, so they stay zero.
-    """
-    slot = iy % ring.shape[0]
-    key = n * x.shape[1] + iy
-    if held[slot] != key:
-        channels = x.shape[3]
-        count = min(x.shape[2] * channels, ring.shape[1] - pad_left * channels)  # values that fit
-        source = x[n, iy].reshape(x.shape[2] * channels)  # (W*Q,)
-        target = ring[slot, pad_left * channels : pad_left * channels + count]
-        for t in range(count):
-            target[t] = source[t]
-        held[slot] = key
-    return ring[slot]
-
-
 @kernel
 def _depthwise_rows_kernel(y, x, k_tiled, bias, sh, dh, dw, pad_top, pad_left, n_chunks):
     """Column stride 1, finite kernel: the sum of _depthwise_forward_kernel on whole rows.
@@ -171,7 +150,8 @@ def _depthwise_rows_kernel(y, x, k_tiled, bias, sh, dh, dw, pad_top, pad_left, n
     - Three taps per pass (y += x0*k0 + x1*k1 + x2*k2): y is loaded and stored once per
       three taps; 0.47 -> 0.30 ms. All nine taps of a 3x3 in one pass measured slower.
     - Zero-padded rows instead of border code: each thread copies the input rows it needs
-      into a small ring of zero-padded rows (once per row, not once per tap), so every tap
+      into a small ring of zero-padded rows (once per row, not once per tap; the copy is
+      written out here because a helper function call measured 15% slower), so every tap
       of every pixel is a plain shifted read with no bounds checks. Border pixels done tap
       by tap cost a third of the time at 14x14; with the ring 0.43 -> 0.34 ms. The padding
       zeros are multiplied (0*k = 0 for a finite k), so the caller sends a kernel holding
@@ -182,12 +162,15 @@ def _depthwise_rows_kernel(y, x, k_tiled, bias, sh, dh, dw, pad_top, pad_left, n
       indices, and an index it cannot prove non-negative blocks vectorisation.
     """
     n_batch, out_h, out_w, channels = y.shape
-    height = x.shape[1]
+    height, width = x.shape[1], x.shape[2]
     kh, kw = k_tiled.shape[0], k_tiled.shape[1]
     row_len = out_w * channels
+    padded_len = (out_w + (kw - 1) * dw) * channels  # the padded input pixels one output row reads
+    copied = min(width * channels, padded_len - pad_left * channels)  # values of x copied per row
     n_rows = n_batch * out_h
     for chunk in prange(n_chunks):
-        ring = np.zeros(((kh - 1) * dh + 1, (out_w + (kw - 1) * dw) * channels), dtype=y.dtype)  # (S, W_pad*Q)
+        # The last S input rows this thread used, zero-padded; held[s] = n*H + iy of the row in slot s.
+        ring = np.zeros(((kh - 1) * dh + 1, padded_len), dtype=y.dtype)  # (S, W_pad*Q)
         held = np.full(ring.shape[0], -1, dtype=np.int64)  # (S,)
         for row in range(chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks):
             n = row // out_h
@@ -200,7 +183,14 @@ def _depthwise_rows_kernel(y, x, k_tiled, bias, sh, dh, dw, pad_top, pad_left, n
                 iy = oy * sh + i * dh - pad_top
                 if iy < 0 or iy >= height:
                     continue
-                x_row = _padded_row(ring, held, x, n, iy, pad_left)  # (W_pad*Q,)
+                slot = iy % ring.shape[0]  # ring slot of input row iy
+                if held[slot] != n * height + iy:  # not there yet: copy it in after pad_left zero pixels
+                    source = x[n, iy].reshape(width * channels)[:copied]  # (W*Q,)
+                    target = ring[slot, pad_left * channels : pad_left * channels + copied]
+                    for t in range(copied):
+                        target[t] = source[t]
+                    held[slot] = n * height + iy
+                x_row = ring[slot]  # (W_pad*Q,) input row iy, zero-padded
                 j = 0
                 while j < kw:
                     s0 = j * dw * channels  # tap j of pixel ox reads padded pixel ox + j*dw
