@@ -9,6 +9,7 @@ of it, so that a resumed run continues as if it had not stopped.
 import csv
 import os
 import tempfile
+import time
 
 import numpy as np
 
@@ -172,6 +173,25 @@ class ModelCheckpoint(_Monitor):
 
     def set_state(self, state):
         self.best = state["best"]
+
+
+class EpochTimer(Callback):
+    """Wall time of every epoch (training and validation), kept in checkpoints like the history."""
+
+    def __init__(self):
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+    def get_state(self):
+        return {"seconds": self.seconds}
+
+    def set_state(self, state):
+        self.seconds = list(state["seconds"])
 
 
 class CSVLogger(Callback):
