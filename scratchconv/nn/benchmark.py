@@ -1,0 +1,136 @@
+"""Training throughput, scratchconv vs Keras (TensorFlow on the CPU), side by side in one run.
+
+    python -m scratchconv.nn.benchmark [--models separable standard] [--batch-size 32]
+        [--samples 1024] [--rounds 7] [--json FILE]
+
+What is timed: ``model.fit(x, y, epochs=1, batch_size=32, shuffle=True, verbose=0)`` on the
+article's network (SGD, sparse categorical cross-entropy, accuracy) over ``--samples`` images,
+in both libraries, starting from the same weights. Each (library, network) pair runs in its
+own worker process, so each library has the machine's threads to itself and its peak memory
+is its own; the workers take turns, one at a time, round after round (the order alternating
+every round), so a change in the machine's load hits both. Reported: median samples/s over
+the rounds (and the spread), the ratio scratchconv / Keras, the first fit's time apart (Numba
+compilation, TensorFlow tracing) and each worker's peak resident memory (ru_maxrss), with the
+resident memory right after start-up (imports and data) for reference.
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import time
+
+import numpy as np
+
+
+def _rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _worker(conn, library, kind, weights, x, y, batch_size):
+    """Builds the model, then answers 'fit' (seconds for one epoch) and 'memory' until 'stop'."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if library == "keras":  # the reference's model and compile, without importing scratchconv's kernels
+        import keras
+
+        from reference.fashion_mnist import build_model, compile_model
+
+        keras.utils.set_random_seed(0)
+        model = build_model(kind)
+        model.set_weights(weights)
+        compile_model(model)
+    else:
+        from .networks import fashion_mnist_model
+
+        model = fashion_mnist_model(kind)
+        model.set_weights(weights)
+        model.compile("sgd", "sparse_categorical_crossentropy", ["accuracy"])
+    baseline = _rss_mb()
+    start = time.perf_counter()
+    model.fit(x[: 2 * batch_size], y[: 2 * batch_size], batch_size=batch_size, epochs=1, verbose=0)
+    conn.send({"first_fit_s": time.perf_counter() - start, "baseline_mb": baseline})
+    while True:
+        command = conn.recv()
+        if command == "fit":
+            start = time.perf_counter()
+            model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
+            conn.send(time.perf_counter() - start)
+        elif command == "memory":
+            conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB -> MiB
+        else:
+            return
+
+
+def run(models=("separable", "standard"), batch_size=32, samples=1024, rounds=7, seed=0):
+    """Returns {model: {library: {samples_per_s, spread, first_fit_s, peak_mb, baseline_mb}, ratio}}."""
+    from .networks import fashion_mnist_model
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((samples, 28, 28, 1)).astype(np.float32)  # standardised images
+    y = rng.integers(0, 10, samples)
+    context = multiprocessing.get_context("spawn")
+    workers = {}
+    for kind in models:
+        weights = fashion_mnist_model(kind, seed=seed).get_weights()
+        for library in ("scratchconv", "keras"):
+            parent, child = context.Pipe()
+            process = context.Process(target=_worker, args=(child, library, kind, weights, x, y, batch_size))
+            process.start()
+            workers[kind, library] = (process, parent, parent.recv())  # waits: start-ups one at a time
+    times = {key: [] for key in workers}
+    for r in range(rounds):
+        for kind in models:
+            for library in (("scratchconv", "keras") if r % 2 == 0 else ("keras", "scratchconv")):
+                _, conn, _ = workers[kind, library]
+                conn.send("fit")
+                times[kind, library].append(conn.recv())
+    results = {}
+    for kind in models:
+        results[kind] = {}
+        for library in ("scratchconv", "keras"):
+            process, conn, start = workers[kind, library]
+            conn.send("memory")
+            rates = samples / np.array(times[kind, library])
+            results[kind][library] = {
+                "samples_per_s": float(np.median(rates)), "min": float(rates.min()), "max": float(rates.max()),
+                "first_fit_s": start["first_fit_s"], "baseline_mb": start["baseline_mb"], "peak_mb": conn.recv()}
+            conn.send("stop")
+            process.join()
+        results[kind]["ratio"] = results[kind]["scratchconv"]["samples_per_s"] / results[kind]["keras"]["samples_per_s"]
+    return results
+
+
+def format_table(results, batch_size, samples, rounds):
+    lines = [f"training throughput, batch {batch_size}, {samples} images per fit, median of {rounds} interleaved rounds",
+             f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", "",
+             f"{'network':<10} {'library':<12} {'samples/s':>10} {'(min-max)':>15} {'ratio':>6} "
+             f"{'first fit s':>11} {'start MB':>9} {'peak MB':>8}"]
+    for kind, result in results.items():
+        for library in ("scratchconv", "keras"):
+            r = result[library]
+            ratio = f"{result['ratio']:.2f}" if library == "scratchconv" else ""
+            lines.append(f"{kind:<10} {library:<12} {r['samples_per_s']:>10.0f} "
+                         f"{'(' + format(r['min'], '.0f') + '-' + format(r['max'], '.0f') + ')':>15} {ratio:>6} "
+                         f"{r['first_fit_s']:>11.1f} {r['baseline_mb']:>9.0f} {r['peak_mb']:>8.0f}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m scratchconv.nn.benchmark", description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", choices=("separable", "standard"), default=["separable", "standard"])
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--samples", type=int, default=1024, help="images per timed fit (default 1024)")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    results = run(args.models, args.batch_size, args.samples, args.rounds)
+    print(format_table(results, args.batch_size, args.samples, args.rounds))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""The real-data comparison: the article's training in Keras and in scratchconv, from the same weights.
+
+    python -m scratchconv.nn.compare [--model separable] [--epochs 10] [--limit N] [--data-dir DIR]
+        [--out runs/compare_separable] [--seed 0] [--skip-keras]
+
+1. Keras (the reference's ``build_model``/``compile_model``/``train_and_report``: the article's
+   settings and callbacks) builds the network with seeded initial weights, saves them as
+   ``initial.keras`` and trains: ``<out>/keras/``.
+2. scratchconv trains the same network from ``initial.keras`` with the same settings
+   (``scratchconv train fashion-mnist --init-from``): ``<out>/scratchconv/``.
+3. The reference's best checkpoint is loaded into scratchconv (``from_keras``) and both predict
+   the test set: the largest difference in the probabilities and both accuracies.
+4. ``<out>/learning_curves_side_by_side.png`` and ``<out>/comparison.json``.
+
+The two trainings shuffle differently (each library's own random stream), so their curves are
+two runs of the same experiment from the same start, not the same numbers.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+
+def run_keras(out, kind, epochs, limit, data_dir, seed, batch_size=32):
+    """The reference's training (its code), from seeded weights saved first as initial.keras."""
+    from reference.fashion_mnist import build_model, compile_model
+    from reference.outputs import save_model_atomically, train_and_report
+    from reference.runtime import keras
+
+    from .cli import _load_data
+
+    keras.utils.set_random_seed(seed)
+    (x_train, y_train), validation, (x_test, y_test) = _load_data(data_dir, limit)
+    model = build_model(kind)
+    compile_model(model)
+    os.makedirs(out, exist_ok=True)
+    save_model_atomically(model, os.path.join(out, "initial.keras"))
+    return train_and_report(
+        model, os.path.join(out, "keras"),
+        fit_args={"x": x_train, "y": y_train, "batch_size": batch_size, "validation_data": validation},
+        evaluate_args={"x": x_test, "y": y_test, "batch_size": batch_size},
+        split="test", epochs=epochs, batch_size=batch_size, verbose=2,
+        plots=[("learning_curves.png", ["accuracy", "loss", "val_accuracy", "val_loss"], (0, 1), None,
+                f"Fashion-MNIST, {kind} network (Keras {keras.__version__})")],
+        run_info={"model": kind, "limit": limit, "seed": seed, "initial_weights": "initial.keras"})
+
+
+def run_scratchconv(out, kind, epochs, limit, data_dir, seed):
+    from .cli import add_train_arguments, run_train
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    argv = ["fashion-mnist", "--model", kind, "--epochs", str(epochs), "--out", os.path.join(out, "scratchconv"),
+            "--seed", str(seed), "--init-from", os.path.join(out, "initial.keras"), "--verbose", "2"]
+    argv += ["--limit", str(limit)] if limit else []
+    argv += ["--data-dir", data_dir] if data_dir else []
+    run_train(parser.parse_args(argv))
+    with open(os.path.join(out, "scratchconv", "run.json")) as f:
+        return json.load(f)
+
+
+def compare_predictions(keras_checkpoint, limit, data_dir):
+    """scratchconv (from_keras) vs Keras on the test set, for one saved Keras model."""
+    import keras
+
+    from .cli import _load_data
+    from .keras_io import from_keras
+
+    _, _, (x_test, y_test) = _load_data(data_dir, limit)
+    p_keras = keras.models.load_model(keras_checkpoint).predict(x_test, batch_size=32, verbose=0)
+    p_ours = from_keras(keras_checkpoint).predict(x_test, batch_size=32, verbose=0)
+    return {"checkpoint": keras_checkpoint, "images": len(y_test),
+            "max_abs_probability_difference": float(np.abs(p_ours - p_keras).max()),
+            "keras_accuracy": float(np.mean(p_keras.argmax(-1) == y_test)),
+            "scratchconv_accuracy": float(np.mean(p_ours.argmax(-1) == y_test)),
+            "different_predictions": int(np.sum(p_ours.argmax(-1) != p_keras.argmax(-1)))}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m scratchconv.nn.compare", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", choices=("separable", "standard"), default="separable")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-keras", action="store_true", help="reuse <out>/keras and <out>/initial.keras")
+    args = parser.parse_args(argv)
+    out = args.out or os.path.join("runs", f"compare_{args.model}")
+    if not args.skip_keras:
+        run_keras(out, args.model, args.epochs, args.limit, args.data_dir, args.seed)
+    with open(os.path.join(out, "keras", "metrics.json")) as f:
+        keras_metrics = json.load(f)
+    ours = run_scratchconv(out, args.model, args.epochs, args.limit, args.data_dir, args.seed)
+    import pandas as pd
+
+    keras_history = pd.read_csv(os.path.join(out, "keras", "history.csv"))
+    keras_history = {k: keras_history[k].tolist() for k in ("accuracy", "loss", "val_accuracy", "val_loss")}
+    from .plots import plot_side_by_side
+
+    plot_side_by_side({"Keras": keras_history, "scratchconv": ours["history"]},
+                      os.path.join(out, "learning_curves_side_by_side.png"),
+                      title=f"Fashion-MNIST, {args.model} network, same initial weights")
+    summary = {
+        "settings": vars(args),
+        "test_accuracy": {"keras": keras_metrics["final_model"]["accuracy"],
+                          "scratchconv": ours["test"]["last_model"]["accuracy"]},
+        "best_checkpoint_test_accuracy": {"keras": keras_metrics["best_checkpoint"]["accuracy"],
+                                          "scratchconv": ours["test"]["best_checkpoint"]["accuracy"]},
+        "seconds_per_epoch": {"keras": keras_metrics["seconds_per_epoch"], "scratchconv": ours["seconds_per_epoch"]},
+        "predictions_on_keras_best_checkpoint": compare_predictions(
+            os.path.join(out, "keras", "best_model.keras"), args.limit, args.data_dir),
+        "histories": {"keras": keras_history, "scratchconv": ours["history"]},
+    }
+    summary["test_accuracy"]["difference"] = summary["test_accuracy"]["scratchconv"] - summary["test_accuracy"]["keras"]
+    with open(os.path.join(out, "comparison.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    print(json.dumps({k: v for k, v in summary.items() if k != "histories"}, indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
