@@ -75,7 +75,9 @@ def separable_conv2d(
     Same arguments and result as separable_conv2d_naive: x (N, H, W, C), depthwise_kernel
     (kh, kw, C, M), pointwise_kernel (1, 1, C*M, F), bias (F,) or None -> y (N, H_out, W_out, F).
     """
-    x, dk, pk, bias, g = check_separable_args(x, depthwise_kernel, pointwise_kernel, bias, strides, padding, dilation_rate)
+    x, dk, pk, bias, g = check_separable_args(
+        x, depthwise_kernel, pointwise_kernel, bias, strides, padding, dilation_rate
+    )
     z = _depthwise_forward(x, dk, None, g)  # (N, H_out, W_out, C*M)
     return _pointwise_forward(z, pk, bias)  # (N, H_out, W_out, F)
 
@@ -97,7 +99,9 @@ def separable_conv2d_backward_naive(
     dpointwise_kernel : (1, 1, C*M, F)
     dbias : (F,), or None when bias is None
     """
-    x, dk, pk, bias, g = check_separable_args(x, depthwise_kernel, pointwise_kernel, bias, strides, padding, dilation_rate)
+    x, dk, pk, bias, g = check_separable_args(
+        x, depthwise_kernel, pointwise_kernel, bias, strides, padding, dilation_rate
+    )
     dy = check_grad(dy, "dy", (g.n, g.out_h, g.out_w, pk.shape[3]), x.dtype)
     kwargs = dict(strides=strides, padding=padding, dilation_rate=dilation_rate)
     z = depthwise_conv2d_naive(x, dk, None, **kwargs)  # (N, H_out, W_out, C*M), recomputed
@@ -113,7 +117,9 @@ def separable_conv2d_backward(
 
     -> (dx (N, H, W, C), ddepthwise_kernel (kh, kw, C, M), dpointwise_kernel (1, 1, C*M, F), dbias (F,) or None).
     """
-    x, dk, pk, bias, g = check_separable_args(x, depthwise_kernel, pointwise_kernel, bias, strides, padding, dilation_rate)
+    x, dk, pk, bias, g = check_separable_args(
+        x, depthwise_kernel, pointwise_kernel, bias, strides, padding, dilation_rate
+    )
     dy = check_grad(dy, "dy", (g.n, g.out_h, g.out_w, pk.shape[3]), x.dtype)
     z = _depthwise_forward(x, dk, None, g)  # (N, H_out, W_out, C*M), recomputed
     dz, dpk, dbias = _pointwise_backward(dy, z, pk, bias is not None)  # (N, H_out, W_out, C*M), (1, 1, C*M, F), (F,)
