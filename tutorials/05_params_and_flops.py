@@ -177,27 +177,34 @@ save(fig, "05_params_flops.png")
 # convolution (`scratchconv.conv2d`), the separable one (`scratchconv.separable_conv2d`) and
 # its two halves (`depthwise_conv2d`, `pointwise_conv2d`), and — when TensorFlow is
 # installed — Keras's `Conv2D` and `SeparableConv2D` (under `tf.function`). Each time is the
-# fastest of several runs after a warm-up (which also pays Numba's compile time): on a busy
-# machine the fastest run is the one least disturbed by other programs. Even so, read the
-# numbers as orders of magnitude, and rerun on a quiet machine before drawing conclusions.
+# fastest of several runs after a warm-up (which also pays Numba's compile time), the
+# candidates taking turns: on a busy machine the fastest run is the one least disturbed by
+# other programs. Even so, read the numbers as orders of magnitude and rerun on a quiet
+# machine before drawing conclusions; `scratchconv bench` measures every kernel carefully.
 
 # %%
-batch, repeats = (2, 3) if QUICK else (32, 15)
+batch, repeats = (2, 3) if QUICK else (32, 25)
 layer_shapes = [(r.output_shape[1], prev.output_shape[3], r.output_shape[3])  # (H = W, C_in, F)
                 for prev, r in zip(rows_sep, rows_sep[1:]) if r.layer == "SeparableConv2D"]
 machine = f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else f"{os.cpu_count()} CPUs"
 print(f"batch {batch}, fastest of {repeats} runs; layers (H=W, C_in, F): {layer_shapes}; {machine}")
 
 
-def best_ms(fn, repeats=repeats):
-    """The fastest of `repeats` runs, in ms, after a warm-up: the run least disturbed by other programs."""
-    fn()  # warm-up (compiles on first use)
-    times = []
+def best_ms(fns, repeats=repeats):
+    """{name: fastest of `repeats` runs in ms} for {name: function}, after a warm-up of each.
+
+    The functions take turns, round after round, so that a busy moment on the machine slows
+    all of them rather than one; the fastest run is the one least disturbed by other programs.
+    """
+    for fn in fns.values():
+        fn()  # warm-up (compiles on first use)
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * min(times)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: 1e3 * min(t) for name, t in times.items()}
 
 
 rng = np.random.default_rng(5)
@@ -209,19 +216,19 @@ for hw, c, f in layer_shapes:
     k_pw = rng.standard_normal((1, 1, c, f)).astype(np.float32)  # (1, 1, C, F)
     bias = np.zeros(f, np.float32)  # (F,)
     z = scratchconv.depthwise_conv2d(x, k_dw, padding="same")  # (B, H, W, C)
-    t = {
-        "ours standard": best_ms(lambda: scratchconv.conv2d(x, k_std, bias, padding="same")),
-        "ours separable": best_ms(lambda: scratchconv.separable_conv2d(x, k_dw, k_pw, bias, padding="same")),
-        "ours depthwise": best_ms(lambda: scratchconv.depthwise_conv2d(x, k_dw, padding="same")),
-        "ours pointwise": best_ms(lambda: scratchconv.pointwise_conv2d(z, k_pw, bias)),
+    fns = {
+        "ours standard": lambda: scratchconv.conv2d(x, k_std, bias, padding="same"),
+        "ours separable": lambda: scratchconv.separable_conv2d(x, k_dw, k_pw, bias, padding="same"),
+        "ours depthwise": lambda: scratchconv.depthwise_conv2d(x, k_dw, padding="same"),
+        "ours pointwise": lambda: scratchconv.pointwise_conv2d(z, k_pw, bias),
     }
     if tk is not None:
         xt = tf.constant(x)
         for name, layer in (("Keras standard", keras.layers.Conv2D(f, 3, padding="same")),
                             ("Keras separable", keras.layers.SeparableConv2D(f, 3, padding="same"))):
             layer.build((None, hw, hw, c))
-            call = tf.function(layer)
-            t[name] = best_ms(lambda: call(xt).numpy())
+            fns[name] = (lambda call: lambda: call(xt).numpy())(tf.function(layer))
+    t = best_ms(fns)
     macs_std_layer = batch * hw * hw * 9 * c * f
     macs_dw_layer, macs_pw_layer = batch * hw * hw * 9 * c, batch * hw * hw * c * f
     timings.append(dict(shape=(hw, c, f), t=t, macs_std=macs_std_layer, macs_dw=macs_dw_layer, macs_pw=macs_pw_layer))
@@ -233,11 +240,11 @@ for hw, c, f in layer_shapes:
 # For each layer: how many times fewer multiply-adds the separable layer does
 # ($\text{MACs}_\text{std} / \text{MACs}_\text{sep}$), and how many times faster it actually ran
 # ($t_\text{std} / t_\text{sep}$). And the speed each kernel reaches, in GFLOP/s
-# (2 FLOPs per multiply-add): a standard 3×3 convolution re-uses every input value $9F$
-# times (it becomes one large matrix multiply, which BLAS runs near the machine's peak); a
-# depthwise convolution uses each input value only 9 times, so it is limited by how fast
-# memory delivers the data, not by arithmetic. Its share of the FLOPs is small; its share of
-# the time is not.
+# (2 FLOPs per multiply-add). A standard 3×3 convolution re-uses every input value $9F$
+# times (it can become one large matrix multiply, which BLAS can run near the machine's
+# peak); a depthwise convolution uses each input value only 9 times, so it tends to be
+# limited by how fast memory delivers the data, not by arithmetic: its share of the FLOPs is
+# small, its share of the time often is not. The table shows how it goes on this machine.
 
 # %%
 print(f"{'layer':<14}{'MACs std/sep':>13}{'ours t_std/t_sep':>18}" + (f"{'Keras t_std/t_sep':>19}" if tk else "")
@@ -309,10 +316,9 @@ save(fig, "05_time_per_layer.png")
 # * Parameters: 435,306 → 184,234, and most of what remains is the Dense layer.
 # * Multiply-adds: the separable network does a fraction of the standard one's, with the
 #   same $\tfrac1F + \tfrac1{k^2}$ ratio per layer as the weights.
-# * Time: a multiply-add in a depthwise kernel costs far more than one in a standard
-#   convolution's matrix multiply, because the depthwise kernel moves much more data per
-#   FLOP. So the separable layer is faster by less than its FLOP count promises — compare the
-#   printed ratios on your own machine. `scratchconv bench` measures every kernel against
-#   TensorFlow in detail.
+# * Time: FLOP counts alone do not predict speed. A depthwise kernel moves far more data per
+#   multiply-add than a standard convolution's matrix multiply, and how well each kernel is
+#   implemented matters as much as how many FLOPs it has — compare the printed ratios on your
+#   own machine. `scratchconv bench` measures every kernel against TensorFlow in detail.
 #
 # Next: tutorial 6 trains this network from scratch and puts its learning curves next to Keras's.
