@@ -3,21 +3,25 @@
 Each input channel is convolved with its own M filters (M = depth multiplier); channels
 never mix. With x (N, H, W, C), depthwise_kernel k (kh, kw, C, M) and bias (C*M,):
 
-    y[n, oy, ox, c*M + m] = bias[c*M + m] + sum_{i, j} x[n, iy, ix, c] * k[i, j, c, m]
-        with iy = oy*sh + i*dh - pad_top and ix = ox*sw + j*dw - pad_left,
+    y[n, oy, ox, c*M + m] = bias[c*M + m]
+        + sum_{i, j} xp[n, oy*sh + i*dh, ox*sw + j*dw, c] * k[i, j, c, m]
 
-summed over the taps (i, j) that land inside the image: taps on the padding add nothing
-('same' puts the odd padding pixel at the bottom/right, as Keras does). Skipping them
-rather than multiplying zeros is also what TensorFlow does, so an Inf in the kernel stays
-out of the border outputs and a NaN in dy out of the kernel taps it never met. y is
-(N, H_out, W_out, C*M). Backward, for dy (N, H_out, W_out, C*M), over the same taps:
+where xp is x zero-padded ('same': odd pixel at the bottom/right, as in Keras). y is
+(N, H_out, W_out, C*M). Backward, for the upstream gradient dy (N, H_out, W_out, C*M):
 
-    dbias[c*M + m]    = sum_{n, oy, ox} dy[n, oy, ox, c*M + m]
-    dk[i, j, c, m]    = sum_{n, oy, ox} dy[n, oy, ox, c*M + m] * x[n, iy, ix, c]
-    dx[n, iy, ix, c] += dy[n, oy, ox, c*M + m] * k[i, j, c, m]   for every (oy, ox, i, j, m)
+    dbias[c*M + m] = sum_{n, oy, ox} dy[n, oy, ox, c*M + m]
+    dk[i, j, c, m] = sum_{n, oy, ox} dy[n, oy, ox, c*M + m] * xp[n, oy*sh + i*dh, ox*sw + j*dw, c]
+    dxp[n, oy*sh + i*dh, ox*sw + j*dw, c] += dy[n, oy, ox, c*M + m] * k[i, j, c, m]
 
-Unequal row/column strides, and strides > 1 with dilation > 1, are computed (TensorFlow's
-kernel refuses the first; the math is sound).
+and dx is the interior of dxp. Unequal row/column strides, and strides > 1 with
+dilation > 1, are computed (TensorFlow's kernel refuses the first; the math is sound).
+
+Padding and non-finite values: the loop-by-loop versions multiply the padding zeros, as
+written above (as TensorFlow's float64 kernels do); the fast kernels skip taps that fall on
+the padding (as TensorFlow's float32 kernels do). The results are identical unless the
+kernel or dy holds Inf/NaN: then 0*Inf = NaN appears at the border outputs (or in kernel
+gradient taps that only met padding) in the loop version and not in the fast one. NaN and
+Inf in x propagate identically in all of them.
 
 The fast path reduces any depth multiplier to M == 1: the input's channels are repeated
 M times (x_rep[..., c*M + m] = x[..., c]) and the kernel is viewed as (kh, kw, C*M), so
@@ -27,13 +31,13 @@ there is no copy). Which kernel runs:
 - column stride 1 and a finite kernel (the common case): _depthwise_rows_kernel for y and,
   with stride 1, for dx; _depthwise_kernel_grad_rows_kernel for dk and dbias;
 - otherwise: _depthwise_forward_kernel and _depthwise_backward_kernel, one output pixel
-  at a time, any strides, padded taps skipped.
+  at a time, any strides.
 """
 
 import numba
 import numpy as np
 
-from ._args import as_pair, check_array, check_bias, check_grad, check_padding, conv_geometry
+from ._args import as_pair, check_array, check_bias, check_grad, check_padding, conv_geometry, crop_padding, pad_input
 from ._numba import kernel, prange
 
 
@@ -63,7 +67,7 @@ def check_depthwise_args(x, depthwise_kernel, bias, strides, padding, dilation_r
 
 
 def depthwise_conv2d_naive(x, depthwise_kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1):
-    """Depthwise convolution, one output pixel and one kernel tap at a time.
+    """Depthwise convolution, one output value at a time.
 
     Parameters
     ----------
@@ -76,25 +80,26 @@ def depthwise_conv2d_naive(x, depthwise_kernel, bias=None, *, strides=1, padding
     Returns
     -------
     y : (N, H_out, W_out, C*M), with
-        y[n, oy, ox, c*M + m] = bias[c*M + m] + sum_{i, j} x[n, iy, ix, c] * depthwise_kernel[i, j, c, m]
-        over the taps inside the image, iy = oy*sh + i*dh - pad_top, ix = ox*sw + j*dw - pad_left
+        y[n, oy, ox, c*M + m] = bias[c*M + m]
+            + sum_{i, j} xp[n, oy*sh + i*dh, ox*sw + j*dw, c] * depthwise_kernel[i, j, c, m]
     """
     x, k, bias, g = check_depthwise_args(x, depthwise_kernel, bias, strides, padding, dilation_rate)
     kh, kw, channels, multiplier = k.shape
+    xp = pad_input(x, g)  # (N, H_pad, W_pad, C)
     y = np.zeros((g.n, g.out_h, g.out_w, channels * multiplier), dtype=x.dtype)  # (N, H_out, W_out, C*M)
     for n in range(g.n):
         for oy in range(g.out_h):
             for ox in range(g.out_w):
-                if bias is not None:
-                    y[n, oy, ox] = bias
-                for i in range(kh):
-                    for j in range(kw):
-                        iy = oy * g.sh + i * g.dh - g.pad_top  # the input pixel under tap (i, j)
-                        ix = ox * g.sw + j * g.dw - g.pad_left
-                        if 0 <= iy < g.h and 0 <= ix < g.w:  # taps on the padding add nothing
-                            # channel c meets its M filters k[i, j, c, :]: outputs c*M .. c*M + M-1
-                            products = x[n, iy, ix, :, None] * k[i, j]  # (C, M)
-                            y[n, oy, ox] += products.reshape(channels * multiplier)
+                # The window under output pixel (oy, ox): kh x kw input pixels, dilation apart.
+                rows = slice(oy * g.sh, oy * g.sh + (kh - 1) * g.dh + 1, g.dh)
+                cols = slice(ox * g.sw, ox * g.sw + (kw - 1) * g.dw + 1, g.dw)
+                for c in range(channels):
+                    window = xp[n, rows, cols, c]  # (kh, kw)
+                    for m in range(multiplier):
+                        out = c * multiplier + m
+                        y[n, oy, ox, out] = np.sum(window * k[:, :, c, m])
+                        if bias is not None:
+                            y[n, oy, ox, out] += bias[out]
     return y
 
 
@@ -260,7 +265,7 @@ def depthwise_conv2d(x, depthwise_kernel, bias=None, *, strides=1, padding="vali
 
 
 def depthwise_conv2d_backward_naive(dy, x, depthwise_kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1):
-    """Gradients of depthwise_conv2d, one output pixel and one kernel tap at a time.
+    """Gradients of depthwise_conv2d, one output value at a time.
 
     Parameters
     ----------
@@ -273,29 +278,31 @@ def depthwise_conv2d_backward_naive(dy, x, depthwise_kernel, bias=None, *, strid
     ddepthwise_kernel : (kh, kw, C, M)
     dbias : (C*M,), or None when bias is None
 
-    Each tap (i, j) of each output pixel added x[n, iy, ix, c] * k[i, j, c, m] to
-    y[n, oy, ox, c*M + m]; its gradient g = dy[n, oy, ox, c*M + m] flows back to the input
-    pixel (g * k[i, j, c, m]) and to the kernel tap (g * x[n, iy, ix, c]); the bias gets g.
+    Every output value y[n, oy, ox, c*M + m] = sum_{i, j} window[i, j] * k[i, j, c, m] sends
+    its gradient g = dy[n, oy, ox, c*M + m] back to the window (g * k[:, :, c, m]), to the
+    kernel (g * window) and to the bias (g).
     """
     x, k, bias, g = check_depthwise_args(x, depthwise_kernel, bias, strides, padding, dilation_rate)
     kh, kw, channels, multiplier = k.shape
     dy = check_grad(dy, "dy", (g.n, g.out_h, g.out_w, channels * multiplier), x.dtype)
-    dx = np.zeros(x.shape, dtype=x.dtype)  # (N, H, W, C)
+    xp = pad_input(x, g)  # (N, H_pad, W_pad, C)
+    dxp = np.zeros(xp.shape, dtype=x.dtype)  # (N, H_pad, W_pad, C)
     dk = np.zeros(k.shape, dtype=x.dtype)  # (kh, kw, C, M)
     dbias = None if bias is None else np.zeros(bias.shape, dtype=x.dtype)  # (C*M,)
     for n in range(g.n):
         for oy in range(g.out_h):
             for ox in range(g.out_w):
-                grad = dy[n, oy, ox].reshape(channels, multiplier)  # (C, M): grad[c, m] = dy[n, oy, ox, c*M + m]
-                if dbias is not None:
-                    dbias += dy[n, oy, ox]
-                for i in range(kh):
-                    for j in range(kw):
-                        iy = oy * g.sh + i * g.dh - g.pad_top
-                        ix = ox * g.sw + j * g.dw - g.pad_left
-                        if 0 <= iy < g.h and 0 <= ix < g.w:
-                            dx[n, iy, ix] += (grad * k[i, j]).sum(axis=1)  # (C,): summed over the M filters
-                            dk[i, j] += x[n, iy, ix, :, None] * grad  # (C, M)
+                rows = slice(oy * g.sh, oy * g.sh + (kh - 1) * g.dh + 1, g.dh)
+                cols = slice(ox * g.sw, ox * g.sw + (kw - 1) * g.dw + 1, g.dw)
+                for c in range(channels):
+                    window = xp[n, rows, cols, c]  # (kh, kw)
+                    for m in range(multiplier):
+                        grad = dy[n, oy, ox, c * multiplier + m]
+                        dxp[n, rows, cols, c] += grad * k[:, :, c, m]
+                        dk[:, :, c, m] += grad * window
+                        if dbias is not None:
+                            dbias[c * multiplier + m] += grad
+    dx = np.ascontiguousarray(crop_padding(dxp, g))  # (N, H, W, C)
     return dx, dk, dbias
 
 
