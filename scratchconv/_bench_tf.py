@@ -105,7 +105,7 @@ def call_overhead_ms(tf, calls=200):
 
 
 def matmul_gflops(tf, n, dtype, repeats):
-    """Best GFLOP/s of an n x n x n tf.matmul under tf.function (2 n^3 FLOPs)."""
+    """Best GFLOP/s of ``repeats`` n x n x n tf.matmul calls under tf.function (2 n^3 FLOPs)."""
     a = tf.random.normal((n, n), dtype=dtype)
     matmul = tf.function(lambda p, q: tf.matmul(p, q))
     matmul(a, a)  # trace and warm up

@@ -26,7 +26,11 @@ The rules, and the measurement behind each:
   after a prange) do not land on the next one. Then one untimed call (caches, branch predictors),
   then ``calls`` timed calls, each timed alone.
 - **Medians.** A row's time is the median over every timed call of its kept rounds; the quartiles
-  are kept to show the spread.
+  are kept to show the spread, and the report adds the ratio of lower quartiles. On a busy machine
+  a call that is preempted waits whole scheduler slices (measured at load 10: call times of 1-3 ms
+  ops cluster at ~4, 8 and 12 ms), so a 1 ms op's median can read 4 ms while its lower quartile
+  still reads 1 ms; the probe, at 0.08 ms, is too short to be preempted often, so it cannot
+  catch this. On a quiet machine median and lower quartile agree.
 """
 
 import time
@@ -60,7 +64,12 @@ class Probe:
         self.out = np.empty_like(self.a)  # (96, 96)
         # With NUMBA_DISABLE_JIT=1 the loop would run in Python (~1 s); OpenBLAS does 96^3 on one thread.
         self.jit = not numba.config.DISABLE_JIT
+        start = time.perf_counter()
         self._once()  # compile, or load from the cache
+        self.first_call_s = time.perf_counter() - start
+        stats = _probe_matmul.stats if self.jit else None
+        self.first_call_cache = ("jit disabled" if stats is None else "warm" if sum(stats.cache_hits.values())
+                                 else "cold" if sum(stats.cache_misses.values()) else "none new")
         self.history = []
         for _ in range(10):  # a first idea of the quiet time
             self()
@@ -171,7 +180,7 @@ def first_call(fn):
 
 
 def numpy_matmul_gflops(n, dtype, repeats):
-    """Best GFLOP/s of an n x n x n np.matmul (2 n^3 FLOPs); settles after (OpenBLAS spins)."""
+    """Best GFLOP/s of ``repeats`` n x n x n np.matmul calls (2 n^3 FLOPs); settles after (OpenBLAS spins)."""
     a = np.random.default_rng(1).standard_normal((n, n)).astype(dtype)  # (n, n)
     out = np.empty_like(a)  # (n, n)
     np.matmul(a, a, out=out)

@@ -73,7 +73,7 @@ def test_smoke_json_has_every_field_and_positive_ratios(capsys, tmp_path):
     results = json.loads(out)
     assert json.loads(saved.read_text()) == results
     for key in ("command", "settings", "machine", "tf_available", "tf_message", "peak", "noise", "rows",
-                "compile", "naive", "seconds"):
+                "compile", "numba_startup", "naive", "seconds"):
         assert key in results, key
     assert results["tf_available"] is True
     assert results["peak"]["gflops"] > 0 and results["peak"]["tf_gflops"] > 0
@@ -92,13 +92,14 @@ def test_smoke_json_has_every_field_and_positive_ratios(capsys, tmp_path):
                 stats = entry[side]
                 assert 0 < stats["q1_ms"] <= stats["ms"] <= stats["q3_ms"]
                 assert stats["gflops"] > 0 and stats["peak_share"] > 0 and stats["calls"] >= 1
-            assert entry["ratio"] > 0
+            assert entry["ratio"] > 0 and entry["ratio_q1"] > 0
             assert entry["ratio"] == pytest.approx(entry["ours"]["ms"] / entry["tf"]["ms"])
             assert isinstance(entry["met"], bool) and entry["target"] > 0
     assert {c["kind"] for c in results["compile"]} == {"standard", "depthwise", "pointwise", "separable"}
     for c in results["compile"]:
         assert c["forward_first_ms"] > 0 and c["backward_first_ms"] > 0 and "forward_compile_ms" in c
         assert c["cache"] in ("warm", "cold", "partial", "none new")
+    assert results["numba_startup"]["first_kernel_ms"] > 0
     assert len(results["naive"]) == 4
     for n in results["naive"]:
         assert n["batch"] == 1 and n["forward_ms"] > 0 and n["backward_ms"] > 0 and n["forward_slowdown"] > 0
