@@ -188,7 +188,8 @@ def _chunks(g, kernel, groups, w_z, itemsize):
     rows_per_image = g.out_h * w_z
     row_bytes = groups * max(kh * cg, kw * (filters // groups)) * itemsize
     want = max(CHUNK_MIN_ROWS, CHUNK_BYTES // row_bytes)
-    step = max(1, min(g.n, -(-want // rows_per_image)))  # images per chunk
+    step = max(1, min(g.n, -(-want // rows_per_image)))  # images per chunk at most
+    step = -(-g.n // -(-g.n // step)) if g.n else 1  # the same number of chunks, evened out
     return [slice(n0, min(n0 + step, g.n)) for n0 in range(0, g.n, step)], step * rows_per_image
 
 
