@@ -276,3 +276,30 @@ def test_cross_entropy_from_logits_is_stable_and_matches_keras(dtype, sparse):
     dz_ref = tape.gradient(loss_ref, v).numpy()
     np.testing.assert_allclose(sample_losses.mean(), float(loss_ref), rtol=RTOL[dtype])
     assert_close(dz, dz_ref, dtype)
+
+
+def test_max_pool_runs_as_plain_python_with_numba_disabled(tmp_path):
+    # The kernels must also run with NUMBA_DISABLE_JIT=1 (to step through them in a debugger).
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(8)
+    x = rng.integers(0, 3, (2, 5, 6, 3)).astype(np.float32)  # ties included
+    layer = MaxPool2D(3, 2, "same")
+    y = layer.forward(x)
+    dx = layer.backward(np.ones_like(y))
+    np.save(tmp_path / "x.npy", x)
+    script = (
+        "import numpy as np, sys\n"
+        "from scratchconv.layers.core import MaxPool2D\n"
+        f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
+        "layer = MaxPool2D(3, 2, 'same')\n"
+        "y = layer.forward(x)\n"
+        f"np.savez({str(tmp_path / 'out.npz')!r}, y=y, dx=layer.backward(np.ones_like(y)))\n"
+    )
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = np.load(tmp_path / "out.npz")
+    np.testing.assert_array_equal(out["y"], y)
+    np.testing.assert_array_equal(out["dx"], dx)

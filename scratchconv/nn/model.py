@@ -231,6 +231,7 @@ class Sequential:
             validation = self._checked(*validation, "validation_data[0]", "validation_data[1]", finite=True)
         batch_size = checks.check_positive_int(32 if batch_size is None else batch_size, "batch_size")
         epochs = checks.check_positive_int(epochs, "epochs", 0)
+        initial_epoch = checks.check_positive_int(initial_epoch, "initial_epoch", 0)
         verbose = checks.check_verbose(verbose)
         callbacks = list(callbacks or [])
         for cb in callbacks:
