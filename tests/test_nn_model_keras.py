@@ -218,3 +218,16 @@ def test_from_keras_rejects_what_scratchconv_lacks():
         nn.from_keras(42)
     with pytest.raises(FileNotFoundError):
         nn.from_keras("/nonexistent/model.keras")
+
+
+def test_compile_takes_keras_objects():
+    model = nn.fashion_mnist_model("separable", seed=0)
+    model.compile(keras.optimizers.Adam(0.01, beta_1=0.8), keras.losses.SparseCategoricalCrossentropy(),
+                  ["accuracy"])
+    assert isinstance(model.optimizer, nn.Adam) and model.optimizer.beta_1 == 0.8
+    assert model.optimizer.learning_rate == pytest.approx(0.01)
+    assert model.loss.name == "sparse_categorical_crossentropy"
+    model.compile(keras.optimizers.SGD(momentum=0.9, nesterov=True), keras.losses.CategoricalCrossentropy())
+    assert model.optimizer.nesterov and model.optimizer.momentum == 0.9
+    with pytest.raises(ValueError, match="from_logits"):
+        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))

@@ -16,8 +16,6 @@ from .model import ACCURACY_NAMES, Sequential
 
 # Keras arguments that change what a layer computes and that scratchconv does not implement.
 _MUST_BE_UNSET = ("kernel_regularizer", "bias_regularizer", "activity_regularizer", "lora_rank", "quantization_config")
-_OPTIMIZER_KEYS = {"sgd": ("learning_rate", "momentum", "nesterov"),
-                   "adam": ("learning_rate", "beta_1", "beta_2", "epsilon")}
 
 
 def _import_keras():
@@ -58,7 +56,7 @@ def _compile_from_keras(model, keras_model):
     if not isinstance(optimizer, dict) or loss not in losses.LOSSES:
         return
     name = optimizer["class_name"].lower()
-    keys = _OPTIMIZER_KEYS.get(name)
+    keys = optimizers.KERAS_KEYS.get(name)
     if keys is None or not isinstance(optimizer["config"].get("learning_rate"), float):
         return  # another optimizer, or a learning-rate schedule
     metrics = [m for m in config.get("metrics") or [] if m in ACCURACY_NAMES]

@@ -151,9 +151,14 @@ LOSSES = {cls.name: cls for cls in (SparseCategoricalCrossentropy, CategoricalCr
 
 
 def get(identifier):
-    """A Loss from Keras's string name or a Loss instance (Keras loss objects: use their name)."""
+    """A Loss from Keras's string name, a Loss instance, or a Keras cross-entropy loss object."""
     if isinstance(identifier, Loss):
         return identifier
+    if type(identifier).__module__.startswith("keras") and hasattr(identifier, "get_config"):
+        config = identifier.get_config()
+        if config.get("from_logits"):
+            raise ValueError("from_logits=True losses are not supported: end the model with a softmax")
+        identifier = config.get("name")
     if isinstance(identifier, str) and identifier in LOSSES:
         return LOSSES[identifier]()
     raise ValueError(f"loss must be one of {sorted(LOSSES)} or a scratchconv.nn.losses.Loss, got {identifier!r}")

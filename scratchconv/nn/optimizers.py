@@ -130,10 +130,22 @@ class Adam(Optimizer):
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}
 
 
+# The hyper-parameters read from a Keras optimizer's get_config().
+KERAS_KEYS = {"sgd": ("learning_rate", "momentum", "nesterov"),
+              "adam": ("learning_rate", "beta_1", "beta_2", "epsilon")}
+
+
 def get(identifier):
-    """An optimizer from Keras's string name ('sgd', 'adam'), a config dict or an Optimizer."""
+    """An optimizer from Keras's string name ('sgd', 'adam'), a config dict, an Optimizer, or a
+    Keras SGD/Adam object (its hyper-parameters; Keras is not imported for this)."""
     if isinstance(identifier, Optimizer):
         return identifier
+    name = type(identifier).__name__.lower()
+    if type(identifier).__module__.startswith("keras") and name in KERAS_KEYS:
+        config = identifier.get_config()
+        if not isinstance(config.get("learning_rate"), float):
+            raise ValueError("a Keras optimizer with a learning-rate schedule cannot be converted")
+        return OPTIMIZERS[name](**{key: config[key] for key in KERAS_KEYS[name]})
     if isinstance(identifier, str) and identifier.lower() in OPTIMIZERS:
         return OPTIMIZERS[identifier.lower()]()
     if isinstance(identifier, dict) and str(identifier.get("name", "")).lower() in OPTIMIZERS:
