@@ -83,6 +83,10 @@ def conv2d_naive(x, kernel, bias=None, *, strides=1, padding="valid", dilation_r
 
         y[n, oy, ox, f] = bias[f] + sum_{ky, kx, c} xp[n, oy*sh + ky*dh, ox*sw + kx*dw, g*Cg + c]
                                                     * kernel[ky, kx, c, f]
+
+    xp is x zero-padded; here its zeros are multiplied like any pixel, so an Inf weight
+    that meets the padding gives NaN (as TensorFlow's float64 kernels), where the fast
+    ``conv2d`` skips the padding (as TensorFlow's float32 kernels).
     """
     x, kernel, bias, _, g, groups = _prepare(x, kernel, bias, strides, padding, dilation_rate, groups)
     kh, kw, cg, filters = kernel.shape
