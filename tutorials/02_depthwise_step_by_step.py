@@ -70,7 +70,10 @@ for quoted in ["check_depthwise_args(", "kh, kw, channels, multiplier = k.shape"
 #    slice per input channel, strides/dilation ≥ 1, padding) and computes the **geometry**:
 #    the output size and the padding on each side. Nothing is computed before the checks.
 # 2. `kh, kw, channels, multiplier = k.shape` — the kernel's layout is $(k_h, k_w, C, M)$.
-# 3. `xp = pad_input(x, g)` — zero padding ('same') or none ('valid').
+# 3. `xp = pad_input(x, g)` — zero padding ('same') or none ('valid'). The loop version
+#    multiplies these zeros like any other pixel; the fast kernels skip taps that land on the
+#    padding. Same numbers — unless the kernel holds an Inf or NaN, where 0 × Inf = NaN
+#    appears at the border in the loop version only (checked below).
 # 4. `y = np.zeros((N, H_out, W_out, C*M))` — one output map per (channel, multiplier).
 # 5. Three loops over the output pixel `(n, oy, ox)`. For each, `rows` and `cols` are the
 #    slices of the padded input under the window: start `oy*sh`, $k_h$ rows, `dh` apart.
@@ -109,8 +112,34 @@ assert y.shape == (1, 4, 4, 2)  # 6 - 3 + 1 = 4 per axis; 2 channels in, 2 maps 
 assert value == np.sum(x[0, 1:4, 2, 1]) - np.sum(x[0, 1:4, 4, 1])  # left column minus right column
 
 # %% [markdown]
-# The loop version and the fast version agree everywhere, on random float64 data, for a few
-# configurations (the test suite does this for thousands):
+# The one place where they differ: an Inf in the kernel, on a tap that only meets padding.
+# The loop version computes 0 × Inf = NaN at the border; the fast version skipped that tap.
+# TensorFlow's own kernels differ here too: on this machine its float64 kernel gives the NaN
+# and its float32 kernel does not (printed below, when TensorFlow is installed).
+
+# %%
+ones = np.ones((1, 4, 4, 1))  # (1, 4, 4, 1) float64
+k_inf = np.ones((3, 3, 1, 1))  # (3, 3, 1, 1)
+k_inf[0, 0] = np.inf  # the top-left tap: on the padding for every output in the first row/column
+with np.errstate(invalid="ignore"):
+    loop_border = naive.depthwise_conv2d(ones, k_inf, padding="same")[0, 0, :, 0]  # first output row
+fast_border = scratchconv.depthwise_conv2d(ones, k_inf, padding="same")[0, 0, :, 0]
+print("first output row, loop version:", loop_border, "  fast version:", fast_border)
+assert np.all(np.isnan(loop_border)) and np.all(np.isfinite(fast_border))
+tk = keras_or_none()
+if tk is not None:
+    tf, keras = tk
+    for dtype in ("float64", "float32"):
+        layer = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, dtype=dtype)
+        layer.build((None, 4, 4, 1))
+        layer.set_weights([k_inf.astype(dtype)])
+        keras_border = np.asarray(layer(ones.astype(dtype)))[0, 0, :, 0]
+        agrees = "the loop version" if bool(np.all(np.isnan(keras_border))) else "the fast version"
+        print(f"Keras {dtype}: first output row {keras_border}  (like {agrees})")
+
+# %% [markdown]
+# Everywhere else the loop version and the fast version agree, on random float64 data, for
+# a few configurations (the test suite does this for thousands):
 
 # %%
 for strides, padding, dilation, mult in [(1, "valid", 1, 1), (2, "same", 1, 2), (1, "same", 2, 3), ((1, 2), "same", 1, 1)]:
