@@ -1,7 +1,7 @@
 """Training throughput, scratchconv vs Keras (TensorFlow on the CPU), side by side in one run.
 
     python -m scratchconv.nn.benchmark [--models separable standard] [--batch-size 32]
-        [--samples 1024] [--rounds 7] [--json FILE]
+        [--samples 1024] [--rounds 7] [--threads N] [--json FILE]
 
 What is timed: ``model.fit(x, y, epochs=1, batch_size=32, shuffle=True, verbose=0)`` on the
 article's network (SGD, sparse categorical cross-entropy, accuracy) over ``--samples`` images,
@@ -12,6 +12,11 @@ every round), so a change in the machine's load hits both. Reported: median samp
 the rounds (and the spread), the ratio scratchconv / Keras, the first fit's time apart (Numba
 compilation, TensorFlow tracing) and each worker's peak resident memory (ru_maxrss), with the
 resident memory right after start-up (imports and data) for reference.
+
+``--threads N`` gives both libraries N threads (NUMBA_NUM_THREADS and OPENBLAS_NUM_THREADS for
+scratchconv, TensorFlow's intra- and inter-op pools for Keras); by default each uses every core.
+On a machine shared with other busy processes, spinning worker threads (OpenMP's, OpenBLAS's)
+waste much of their time slices, so a one-thread comparison there measures the work itself.
 """
 
 import argparse
@@ -29,11 +34,16 @@ def _rss_mb():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _worker(conn, library, kind, weights, x, y, batch_size):
+def _worker(conn, library, kind, weights, x, y, batch_size, threads):
     """Builds the model, then answers 'fit' (seconds for one epoch) and 'memory' until 'stop'."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if library == "keras":  # the reference's model and compile, without importing scratchconv's kernels
         import keras
+        import tensorflow as tf
+
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
 
         from reference.fashion_mnist import build_model, compile_model
 
@@ -63,7 +73,7 @@ def _worker(conn, library, kind, weights, x, y, batch_size):
             return
 
 
-def run(models=("separable", "standard"), batch_size=32, samples=1024, rounds=7, seed=0):
+def run(models=("separable", "standard"), batch_size=32, samples=1024, rounds=7, seed=0, threads=None):
     """Returns {model: {library: {samples_per_s, spread, first_fit_s, peak_mb, baseline_mb}, ratio}}."""
     from .networks import fashion_mnist_model
 
@@ -71,14 +81,19 @@ def run(models=("separable", "standard"), batch_size=32, samples=1024, rounds=7,
     x = rng.standard_normal((samples, 28, 28, 1)).astype(np.float32)  # standardised images
     y = rng.integers(0, 10, samples)
     context = multiprocessing.get_context("spawn")
+    saved_environ = dict(os.environ)
+    if threads:  # read by Numba and OpenBLAS when the spawned workers import them
+        os.environ.update(NUMBA_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     workers = {}
     for kind in models:
         weights = fashion_mnist_model(kind, seed=seed).get_weights()
         for library in ("scratchconv", "keras"):
             parent, child = context.Pipe()
-            process = context.Process(target=_worker, args=(child, library, kind, weights, x, y, batch_size))
+            process = context.Process(target=_worker, args=(child, library, kind, weights, x, y, batch_size, threads))
             process.start()
             workers[kind, library] = (process, parent, parent.recv())  # waits: start-ups one at a time
+    os.environ.clear()
+    os.environ.update(saved_environ)
     times = {key: [] for key in workers}
     for r in range(rounds):
         for kind in models:
@@ -102,8 +117,9 @@ def run(models=("separable", "standard"), batch_size=32, samples=1024, rounds=7,
     return results
 
 
-def format_table(results, batch_size, samples, rounds):
-    lines = [f"training throughput, batch {batch_size}, {samples} images per fit, median of {rounds} interleaved rounds",
+def format_table(results, batch_size, samples, rounds, threads=None):
+    lines = [f"training throughput, batch {batch_size}, {samples} images per fit, median of {rounds} interleaved rounds, "
+             f"{threads or 'all'} thread(s) each",
              f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", "",
              f"{'network':<10} {'library':<12} {'samples/s':>10} {'(min-max)':>15} {'ratio':>6} "
              f"{'first fit s':>11} {'start MB':>9} {'peak MB':>8}"]
@@ -123,10 +139,11 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--samples", type=int, default=1024, help="images per timed fit (default 1024)")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=None, help="threads for each library (default: all cores)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
-    results = run(args.models, args.batch_size, args.samples, args.rounds)
-    print(format_table(results, args.batch_size, args.samples, args.rounds))
+    results = run(args.models, args.batch_size, args.samples, args.rounds, threads=args.threads)
+    print(format_table(results, args.batch_size, args.samples, args.rounds, args.threads))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
