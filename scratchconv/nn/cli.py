@@ -146,10 +146,13 @@ def run_train(args):
     history = model.fit(x_train, y_train, batch_size=settings["batch_size"], epochs=args.epochs,
                         validation_data=validation, callbacks=callbacks, verbose=args.verbose,
                         resume=args.resume)
-    from .plots import plot_learning_curves
+    try:
+        from .plots import plot_learning_curves
 
-    plot_learning_curves(history.history, os.path.join(out, "learning_curves.png"),
-                         title=f"Fashion-MNIST, {settings['model']} network (scratchconv)")
+        plot_learning_curves(history.history, os.path.join(out, "learning_curves.png"),
+                             title=f"Fashion-MNIST, {settings['model']} network (scratchconv)")
+    except ImportError as error:  # matplotlib/pandas are optional: pip install 'scratchconv[plot]'
+        print(f"no learning_curves.png ({error}); pip install 'scratchconv[plot]' for it")
     final = model.evaluate(x_test, y_test, batch_size=settings["batch_size"], verbose=0)
     best = load_checkpoint(os.path.join(out, BEST)).evaluate(x_test, y_test, batch_size=settings["batch_size"],
                                                                 verbose=0)
