@@ -162,14 +162,13 @@ def run_train(args):
         "test": {"last_model": {"loss": final[0], "accuracy": final[1]},
                  "best_checkpoint": {"loss": best[0], "accuracy": best[1]}},
         "epochs_run": len(history.epoch), "epoch_seconds": timer.seconds,
-        "seconds_per_epoch": float(np.mean(steady)),
-        "train_samples_per_second": len(x_train) / float(np.mean(steady)),
+        "seconds_per_epoch": float(np.mean(steady)),  # training and validation
         "history": history.history,
     }
     _write_json(os.path.join(out, RUN), report)
     print(f"test loss {final[0]:.4f}, test accuracy {final[1]:.4f} (last model); best checkpoint: "
           f"test loss {best[0]:.4f}, test accuracy {best[1]:.4f}")
-    print(f"{report['seconds_per_epoch']:.1f} s per epoch ({report['train_samples_per_second']:.0f} samples/s); "
+    print(f"{report['seconds_per_epoch']:.1f} s per epoch (training and validation, first epoch left out); "
           f"run folder {out}")
 
 

@@ -1,5 +1,8 @@
 """A Keras-like progress bar: one line per epoch, with loss, accuracy, samples/s and ETA.
 
+samples/s and ms/step count the training batches only; the time after the bar (41s below) is
+the whole epoch, validation included.
+
     Epoch 3/10
     1719/1719 [==============================] 41s 24ms/step - 1342 samples/s - accuracy: 0.8123 - loss: 0.5123 - val_accuracy: 0.8402 - val_loss: 0.4410
 
@@ -35,6 +38,7 @@ class ProgressBar:
         self.live = verbose == 1 and getattr(self.stream, "isatty", lambda: False)()
         self.start = time.perf_counter()
         self.last_draw = 0.0
+        self.train_seconds = 0.0  # until the last batch's update
         if title and verbose:
             print(title, file=self.stream, flush=True)
 
@@ -42,18 +46,19 @@ class ProgressBar:
         elapsed = time.perf_counter() - self.start
         filled = WIDTH * step // max(self.steps, 1)
         bar = "=" * filled + (">" if filled < WIDTH else "") + "." * (WIDTH - filled - 1)
-        rate = samples / elapsed if elapsed > 0 else 0.0
+        rate = samples / self.train_seconds if self.train_seconds > 0 else 0.0  # training only, not validation
         if final:
-            timing = f"{_format_time(elapsed)} {1000 * elapsed / max(step, 1):.0f}ms/step"
+            timing = f"{_format_time(elapsed)} {1000 * self.train_seconds / max(step, 1):.0f}ms/step"
         else:
             timing = f"ETA: {_format_time(elapsed / max(step, 1) * (self.steps - step))}"
         return f"{step}/{self.steps} [{bar[:WIDTH]}] {timing} - {rate:.0f} samples/s{format_logs(logs)}"
 
     def update(self, step, samples, logs):
         """After each batch: redraws the line when live and 0.1 s have passed since the last draw."""
+        now = time.perf_counter()
+        self.train_seconds = now - self.start
         if not self.live:
             return
-        now = time.perf_counter()
         if now - self.last_draw >= 0.1:
             self.last_draw = now
             self.stream.write("\r" + self._line(step, samples, logs, final=False) + "\033[K")
