@@ -196,7 +196,7 @@ for d in range(draws):
     axes[0, d + 1].set_title(f"draw {d + 1}", fontsize=9)
 fig.suptitle(f"Each augmentation layer alone, 4 random draws ({source})", fontsize=10)
 fig.tight_layout(rect=(0, 0, 1, 0.97))
-save(fig, "07_each_layer.png", dpi=80, colors=256)
+save(fig, "07_each_layer.png", dpi=80)
 
 # %% [markdown]
 # ## The whole pipeline
@@ -217,7 +217,7 @@ for i, ax in enumerate(axes.ravel()):
     ax.set_yticks([])
 fig.suptitle("The article's augmentation (reference/monkeys.py), 11 random draws", fontsize=10)
 fig.tight_layout(rect=(0, 0, 1, 0.96))
-save(fig, "07_augmented_grid.png", dpi=80, colors=256)
+save(fig, "07_augmented_grid.png", dpi=80)
 
 # %% [markdown]
 # ## What to remember

@@ -38,10 +38,11 @@ REQUIRE_KERAS = os.environ.get("SCRATCHCONV_REQUIRE_KERAS", "") == "1"
 FIGURES = Path(os.environ.get("SCRATCHCONV_FIGURES_DIR") or TUTORIALS / "figures")
 
 
-def save(fig, name, dpi=100, colors=None):
+def save(fig, name, dpi=100, colors=256):
     """Write ``fig`` to FIGURES/name (PNG, atomically: temporary file + os.replace).
 
-    ``colors``: reduce the PNG to a palette of that many colours (photos: 3-4x smaller files).
+    ``colors``: the PNG is reduced to a palette of that many colours (2-4x smaller files, no
+    visible change for plots); None keeps full colour.
     """
     FIGURES.mkdir(parents=True, exist_ok=True)
     path = FIGURES / name
