@@ -22,7 +22,7 @@ Dense and Activation expose the fused softmax + cross-entropy path used by
 import numpy as np
 
 from .. import activations, initializers
-from .._args import check_array, check_grad
+from .._args import check_array, check_grad, check_padding
 from .._numba import kernel, prange
 from .base import Layer
 from .conv import check_data_format, keras_pair, positive_int
@@ -98,7 +98,7 @@ def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
     x = check_array(x, "x", 4)
     (ph, pw) = keras_pair(pool_size, "pool_size")
     (sh, sw) = (ph, pw) if strides is None else keras_pair(strides, "strides")
-    padding = _check_pool_padding(padding)
+    padding = check_padding(padding)
     n, h, w, c = x.shape
     out_h, top = pool_geometry(h, ph, sh, padding)
     out_w, left = pool_geometry(w, pw, sw, padding)
@@ -119,12 +119,6 @@ def max_pool2d_backward(dy, argmax, input_shape):
     return dx
 
 
-def _check_pool_padding(padding):
-    if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
-        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
-    return padding.lower()
-
-
 # --------------------------------------------------------------------------- layers
 
 
@@ -138,7 +132,7 @@ class MaxPool2D(Layer):
         super().__init__(**kwargs)
         self.pool_size = keras_pair(pool_size, "pool_size")
         self.strides = self.pool_size if strides is None else keras_pair(strides, "strides")
-        self.padding = _check_pool_padding(padding)
+        self.padding = check_padding(padding)
         self.data_format = check_data_format(data_format)
         self._cache = None
 

@@ -8,10 +8,9 @@ of it, so that a resumed run continues as if it had not stopped.
 
 import csv
 import os
-import tempfile
 import time
 
-import numpy as np
+from .atomic import write_atomically
 
 
 class Callback:
@@ -206,12 +205,13 @@ class CSVLogger(Callback):
 
 
 def write_history_csv(path, epochs, history):
-    """epoch,<key>,... one row per epoch, written to a temporary file then renamed."""
+    """epoch,<key>,... one row per epoch, written atomically."""
     keys = list(history)
-    folder = os.path.dirname(os.path.abspath(path))
-    with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False, newline="") as f:
+
+    def write(f):
         writer = csv.writer(f)
         writer.writerow(["epoch", *keys])
         for row, epoch in enumerate(epochs):
-            writer.writerow([epoch, *(repr(float(np.float64(history[k][row]))) for k in keys)])
-    os.replace(f.name, path)
+            writer.writerow([epoch, *(repr(float(history[k][row])) for k in keys)])
+
+    write_atomically(path, write, text=True)

@@ -13,12 +13,11 @@ renamed over the target (``os.replace``): a crash never leaves a half-written ch
 """
 
 import json
-import os
-import tempfile
 
 import numpy as np
 
 from . import losses, optimizers
+from .atomic import write_atomically
 from .config import model_config, model_from_config
 
 FORMAT = "scratchconv-checkpoint"
@@ -54,17 +53,7 @@ def write_state(path, state):
     """Writes a nested dict of JSON values and ndarrays to ``path`` atomically."""
     arrays = {}
     meta = _split_arrays(state, arrays)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as f:
-        try:
-            np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        except BaseException:
-            os.unlink(f.name)
-            raise
-    os.replace(f.name, path)
+    write_atomically(path, lambda f: np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays))
 
 
 def read_state(path):

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..datasets import DatasetError, load_fashion_mnist, split_and_standardize
 from . import callbacks as cb
+from .atomic import write_atomically
 from .checkpoint import load_checkpoint
 from .networks import KINDS, fashion_mnist_model
 from .optimizers import OPTIMIZERS
@@ -96,11 +97,7 @@ def _read(data_dir):
 
 
 def _write_json(path, obj):
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_atomically(path, lambda f: f.write(json.dumps(obj, indent=2) + "\n"), text=True)
 
 
 def _new_model(args):

@@ -3,18 +3,11 @@
 matplotlib (and pandas) are imported only here, when a figure is drawn.
 """
 
-import io
-import os
-import tempfile
+from .atomic import write_atomically
 
 
 def _write_png(figure, path):
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    folder = os.path.dirname(os.path.abspath(path))
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as f:
-        f.write(buffer.getvalue())
-    os.replace(f.name, path)
+    write_atomically(path, lambda f: figure.savefig(f, format="png"))
 
 
 def _figure(ncols=1):
