@@ -18,8 +18,16 @@ Python functions and ``prange`` is ``range``: every kernel can then be stepped
 through in a debugger (slowly).
 """
 
-import numba
-from numba import prange  # noqa: F401  (re-exported for the kernel modules)
+import os
+
+# Numba's OpenMP threads sleep between parallel regions instead of spinning. A training step
+# alternates Numba kernels with BLAS calls; spinning OpenMP threads then steal the cores that
+# BLAS needs (measured on a loaded 2-core machine: a kernel's median call went from 20 ms to 2 ms).
+# Only a default: set OMP_WAIT_POLICY yourself to override. It is read at the first parallel call.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402
+from numba import prange  # noqa: E402,F401  (re-exported for the kernel modules)
 
 OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
