@@ -231,3 +231,35 @@ def test_compile_takes_keras_objects():
     assert model.optimizer.nesterov and model.optimizer.momentum == 0.9
     with pytest.raises(ValueError, match="from_logits"):
         model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+
+def test_other_layers_round_trip_and_gradients_through_keras(floatx):
+    # Depthwise and pointwise convolutions, Activation layers (softmax as its own layer: the fused
+    # loss path), a Dense without bias, overlapping 'same' pooling, in float64.
+    from scratchconv.layers import DepthwiseConv2D, PointwiseConv2D
+    from scratchconv.layers.core import Activation, Dense, Flatten, MaxPool2D
+
+    floatx("float64")
+    rng = np.random.default_rng(4)
+    common = dict(dtype="float64", seed=rng)
+    model = nn.Sequential([
+        DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, activation="relu",
+                        input_shape=(9, 8, 3), **common),
+        PointwiseConv2D(5, **common), Activation("selu", dtype="float64"),
+        MaxPool2D(2, strides=1, padding="same", dtype="float64"), Flatten(dtype="float64"),
+        Dense(4, use_bias=False, **common), Activation("softmax", dtype="float64")])
+    model.compile("sgd", "sparse_categorical_crossentropy", ["accuracy"])
+    keras_model = model.to_keras()
+    assert [type(layer).__name__ for layer in keras_model.layers] == [
+        "DepthwiseConv2D", "Conv2D", "Activation", "MaxPooling2D", "Flatten", "Dense", "Activation"]
+    x = rng.standard_normal((5, 9, 8, 3))
+    y = rng.integers(0, 4, 5)
+    np.testing.assert_allclose(model.predict(x, verbose=0), keras_model.predict(x, verbose=0), atol=1e-12)
+    loss, grads = model.gradients_on_batch(x, y)
+    loss_ref, grads_ref = keras_loss_and_gradients(keras_model, x, y, "float64")
+    np.testing.assert_allclose(loss, loss_ref, rtol=1e-12)
+    assert_gradients_close(grads, grads_ref, keras_model.trainable_weights, 1e-10)
+    back = nn.from_keras(keras_model)
+    for w, w_ref in zip(back.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(w, w_ref)
+    np.testing.assert_array_equal(back.predict(x, verbose=0), model.predict(x, verbose=0))
