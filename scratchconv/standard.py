@@ -24,7 +24,10 @@ from ._numba import kernel as numba_kernel
 from ._numba import prange
 
 
-def _prepare(x, kernel, bias, strides, padding, dilation_rate, groups, dy=None):
+_FORWARD = object()  # _prepare's dy when called from a forward function
+
+
+def _prepare(x, kernel, bias, strides, padding, dilation_rate, groups, dy=_FORWARD):
     """Check every argument (before any Numba code runs) and work out the geometry.
 
     Returns ``(x, kernel, bias, dy, g, groups)``: the arrays as ndarrays (not
@@ -57,7 +60,7 @@ def _prepare(x, kernel, bias, strides, padding, dilation_rate, groups, dy=None):
     padding = check_padding(padding)
     dilation_rate = as_pair(dilation_rate, "dilation_rate")
     g = conv_geometry(x.shape, (kh, kw), strides, padding, dilation_rate)
-    if dy is not None:
+    if dy is not _FORWARD:  # a backward call: dy must be the forward output's gradient
         dy = check_grad(dy, "dy", (g.n, g.out_h, g.out_w, filters), x.dtype)  # (N, H_out, W_out, F)
     return x, kernel, bias, dy, g, groups
 
