@@ -55,16 +55,21 @@ def _pair(v):
     return (int(v), int(v)) if np.ndim(v) == 0 else (int(v[0]), int(v[1]))
 
 
-def keras_refuses(kind, dtype, strides=1, dilation_rate=1):
+def keras_refuses(kind, dtype, strides=1, dilation_rate=1, kernel_hw=None):
     """True where TF's CPU kernels (or Keras's argument checks) refuse the configuration.
 
     conv2d: strides > 1 with dilation > 1 (Keras raises; TF's CPU backprop has no float64
     dilated kernel). depthwise/separable: unequal row/column strides (TF's depthwise op
     refuses them; float32 goes through oneDNN, which does not, but we do not lean on that).
+
+    Also treated as refused: float32 conv2d with a 1x1 kernel and unequal strides. TF 2.21's
+    oneDNN filter gradient corrupts memory there (segfault or abort a few calls later, e.g.
+    x (1, 6, 7, 1), kernel (1, 1, 1, 1), strides (2, 1), 'valid'; see /work/notes/BUGS.md).
     """
     (sh, sw), (dh, dw) = _pair(strides), _pair(dilation_rate)
     if kind == "conv2d":
-        return max(sh, sw) > 1 and max(dh, dw) > 1
+        oneDNN_1x1_bug = np.dtype(dtype) == np.float32 and tuple(kernel_hw or ()) == (1, 1) and sh != sw
+        return (max(sh, sw) > 1 and max(dh, dw) > 1) or oneDNN_1x1_bug
     if kind in ("depthwise", "separable"):
         return sh != sw
     return False
@@ -162,7 +167,7 @@ def keras_reference(kind, x, weights, bias, dy, *, strides=1, padding="valid", d
     """
     dtype = np.asarray(x).dtype
     strides, dilation_rate, padding = _pair(strides), _pair(dilation_rate), padding.lower()
-    if via != "decomposed" and keras_refuses(kind, dtype, strides, dilation_rate):
+    if via != "decomposed" and keras_refuses(kind, dtype, strides, dilation_rate, np.shape(weights[0])[:2]):
         raise KerasRefuses(f"TF/Keras does not compute {kind} with strides={strides}, dilation_rate={dilation_rate}")
     xt = tf.constant(x)
     if via == "layer":
