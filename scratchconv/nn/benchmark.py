@@ -13,10 +13,12 @@ the rounds (and the spread), the ratio scratchconv / Keras, the first fit's time
 compilation, TensorFlow tracing) and each worker's peak resident memory (ru_maxrss), with the
 resident memory right after start-up (imports and data) for reference.
 
-``--threads N`` gives both libraries N threads (NUMBA_NUM_THREADS and OPENBLAS_NUM_THREADS for
-scratchconv, TensorFlow's intra- and inter-op pools for Keras); by default each uses every core.
-On a machine shared with other busy processes, spinning worker threads (OpenMP's, OpenBLAS's)
-waste much of their time slices, so a one-thread comparison there measures the work itself.
+Threads: by default each library uses every core, except OpenBLAS, which scratchconv's
+workers run single-threaded (OPENBLAS_NUM_THREADS=1, unless the environment sets it): its
+kernels parallelise with Numba, and OpenBLAS's own threads, spinning between BLAS calls, fight
+Numba's (measured on 2 cores: 160-175 ms per separable training step with both pools, 80-90 ms
+with one BLAS thread). ``--threads N`` gives both libraries N threads (Numba and OpenBLAS for
+scratchconv; TensorFlow's intra- and inter-op pools for Keras).
 """
 
 import argparse
@@ -82,8 +84,10 @@ def run(models=("separable", "standard"), batch_size=32, samples=1024, rounds=7,
     y = rng.integers(0, 10, samples)
     context = multiprocessing.get_context("spawn")
     saved_environ = dict(os.environ)
-    if threads:  # read by Numba and OpenBLAS when the spawned workers import them
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # read by the spawned workers' imports
+    if threads:
         os.environ.update(NUMBA_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    blas_threads = os.environ["OPENBLAS_NUM_THREADS"]
     workers = {}
     for kind in models:
         weights = fashion_mnist_model(kind, seed=seed).get_weights()
@@ -113,13 +117,14 @@ def run(models=("separable", "standard"), batch_size=32, samples=1024, rounds=7,
                 "first_fit_s": start["first_fit_s"], "baseline_mb": start["baseline_mb"], "peak_mb": conn.recv()}
             conn.send("stop")
             process.join()
+        results[kind]["blas_threads"] = blas_threads
         results[kind]["ratio"] = results[kind]["scratchconv"]["samples_per_s"] / results[kind]["keras"]["samples_per_s"]
     return results
 
 
 def format_table(results, batch_size, samples, rounds, threads=None):
     lines = [f"training throughput, batch {batch_size}, {samples} images per fit, median of {rounds} interleaved rounds, "
-             f"{threads or 'all'} thread(s) each",
+             f"{threads or 'all'} thread(s) each (OpenBLAS: {next(iter(results.values()))['blas_threads']})",
              f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", "",
              f"{'network':<10} {'library':<12} {'samples/s':>10} {'(min-max)':>15} {'ratio':>6} "
              f"{'first fit s':>11} {'start MB':>9} {'peak MB':>8}"]
