@@ -60,14 +60,21 @@ def _run_child(args, cache_dir, timeout):
     return wall_ms, done.stdout
 
 
+def kernel_processes(cache_dir, timeout=900):
+    """{'cold': report, 'warm': report} of two child processes sharing ``cache_dir`` (empty at first)."""
+    reports = {}
+    for state in ("cold", "warm"):
+        print(f"kernels, {state} cache ...", file=sys.stderr, flush=True)
+        wall_ms, out = _run_child(["-c", CHILD], cache_dir, timeout)
+        reports[state] = dict(json.loads(out.strip().splitlines()[-1]), process_wall_ms=wall_ms)
+    return reports
+
+
 def run_cold_warm(command, timeout=900):
     """Cold and warm process timings of the kernels and of ``scratchconv tour``, as a JSON-able dict."""
-    results = {"command": command, "kernels": {}, "tour": {}}
+    results = {"command": command, "tour": {}}
     with tempfile.TemporaryDirectory(prefix="scratchconv-numba-cache-") as cache:
-        for state in ("cold", "warm"):
-            print(f"kernels, {state} cache ...", file=sys.stderr, flush=True)
-            wall_ms, out = _run_child(["-c", CHILD], cache, timeout)
-            results["kernels"][state] = dict(json.loads(out.strip().splitlines()[-1]), process_wall_ms=wall_ms)
+        results["kernels"] = kernel_processes(cache, timeout)
     with tempfile.TemporaryDirectory(prefix="scratchconv-numba-cache-") as cache:
         for name, extra, state in (("tour", [], "cold"), ("tour", [], "warm"), ("tour --no-keras", ["--no-keras"],
                                                                                   "warm")):
@@ -84,9 +91,9 @@ def format_cold_warm(results):
     lines = [f"$ {results['command']}",
              "Fresh processes sharing one new NUMBA_CACHE_DIR (import scratchconv, then the first forward and "
              "backward of each kind on an 8x8x8 layer):",
-             f"  {'':6}{'process s':>10}{'import s':>10}  first calls s (kernels loaded/compiled)"]
+             f"  {'':6}{'process s':>10}{'import s':>10}  first forward+backward ms (kernels loaded/compiled)"]
     for state, r in results["kernels"].items():
-        kinds = ", ".join(f"{k} {v['first_calls_ms'] / 1e3:.2f} ({v['loaded']}/{v['compiled']})"
+        kinds = ", ".join(f"{k} {v['first_calls_ms']:.1f} ({v['loaded']}/{v['compiled']})"
                           for k, v in r["kinds"].items())
         lines.append(f"  {state:6}{r['process_wall_ms'] / 1e3:>10.2f}{r['import_ms'] / 1e3:>10.2f}  {kinds}")
     lines.append("`scratchconv tour`, whole process (a new cache dir, run twice):")
