@@ -18,7 +18,10 @@ Threads: TF is given ``intra_op`` = the Numba thread count (scratchconv's kernel
 ``--threads N`` sets Numba, OpenBLAS and TF to N together), and ``inter_op`` = 1, so TF runs one
 op at a time on the same number of threads as scratchconv: both sides see the same cores and
 neither is oversubscribed. (TF's default, inter_op = intra_op = one per core, lets two ops of the
-backward graph run at once, each on every core: up to 2x the cores' threads.)
+backward graph run at once, each on every core: up to 2x the cores' threads.) Measured, two
+alternating runs each (``--tf-inter-op 0`` is TF's default): TF's fastest calls did not change,
+standard 14x14x64->64 forward+backward 10.0-10.1 ms (inter-op 1) vs 10.1-11.4 ms (default),
+separable 14x14x64->64 4.1-4.2 vs 3.9-4.1 ms.
 """
 
 import os
