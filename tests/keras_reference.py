@@ -20,7 +20,8 @@
   ``set_weights`` and differentiates it; slower (tens of ms to build).
 - ``"decomposed"``: for configurations TensorFlow's CPU kernels refuse but that are
   mathematically sound (conv2d with strides > 1 and dilation > 1, depthwise/separable with
-  unequal strides, float64 grads of either): pad explicitly with TensorFlow's documented
+  unequal strides) or where they are unsafe (float32 strided conv2d, see
+  ``needs_decomposition``): pad explicitly with TensorFlow's documented
   'same' split (odd pixel bottom/right), run the op with strides 1 and 'valid', keep every
   s-th output row/column. A stride-s output pixel is exactly the stride-1 pixel at s*i on the
   same padded input, and the tape differentiates through the padding and the slicing.
@@ -41,8 +42,8 @@ import tensorflow as tf  # noqa: E402
 RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-10}
 
 
-class KerasRefuses(ValueError):
-    """Keras/TensorFlow does not compute this configuration directly (use via='decomposed')."""
+class DirectOpUnusable(ValueError):
+    """The direct Keras op refuses this configuration or is unsafe on it (see needs_decomposition)."""
 
 
 @dataclass
@@ -55,21 +56,23 @@ def _pair(v):
     return (int(v), int(v)) if np.ndim(v) == 0 else (int(v[0]), int(v[1]))
 
 
-def keras_refuses(kind, dtype, strides=1, dilation_rate=1, kernel_hw=None):
-    """True where TF's CPU kernels (or Keras's argument checks) refuse the configuration.
+def needs_decomposition(kind, dtype, strides=1, dilation_rate=1):
+    """True where the direct Keras/TF op cannot serve as the reference (use via='decomposed').
 
-    conv2d: strides > 1 with dilation > 1 (Keras raises; TF's CPU backprop has no float64
-    dilated kernel). depthwise/separable: unequal row/column strides (TF's depthwise op
-    refuses them; float32 goes through oneDNN, which does not, but we do not lean on that).
+    Refused by TF/Keras: conv2d with strides > 1 and dilation > 1 (Keras raises; TF's CPU
+    backprop has no float64 dilated kernel); depthwise/separable with unequal row/column
+    strides (TF's depthwise op refuses them; float32 through oneDNN computes them, but we do
+    not lean on that).
 
-    Also treated as refused: float32 conv2d with a 1x1 kernel and unequal strides. TF 2.21's
-    oneDNN filter gradient corrupts memory there (segfault or abort a few calls later, e.g.
-    x (1, 6, 7, 1), kernel (1, 1, 1, 1), strides (2, 1), 'valid'; see /work/notes/BUGS.md).
+    Unsafe: float32 conv2d with strides > 1. TF 2.21's oneDNN float32 filter gradient of a
+    strided convolution corrupts memory in some shapes (segfault or abort, often a few calls
+    later; e.g. x (1, 6, 7, 1), kernel (1, 1, 1, 1), strides (2, 1); /work/notes/BUGS.md).
+    Decomposed, the same Keras op runs at stride 1, which ran 18,000 random cases cleanly.
     """
     (sh, sw), (dh, dw) = _pair(strides), _pair(dilation_rate)
     if kind == "conv2d":
-        oneDNN_1x1_bug = np.dtype(dtype) == np.float32 and tuple(kernel_hw or ()) == (1, 1) and sh != sw
-        return (max(sh, sw) > 1 and max(dh, dw) > 1) or oneDNN_1x1_bug
+        strided = max(sh, sw) > 1
+        return (strided and max(dh, dw) > 1) or (strided and np.dtype(dtype) == np.float32)
     if kind in ("depthwise", "separable"):
         return sh != sw
     return False
@@ -163,12 +166,15 @@ def keras_reference(kind, x, weights, bias, dy, *, strides=1, padding="valid", d
     strides, padding, dilation_rate, groups : as the scratchconv kernels take them
     via : 'ops', 'layer' or 'decomposed' (see the module docstring)
 
-    Raises KerasRefuses for via='ops'/'layer' where ``keras_refuses`` says TF cannot.
+    Raises DirectOpUnusable for via='ops'/'layer' where ``needs_decomposition`` says so.
     """
     dtype = np.asarray(x).dtype
     strides, dilation_rate, padding = _pair(strides), _pair(dilation_rate), padding.lower()
-    if via != "decomposed" and keras_refuses(kind, dtype, strides, dilation_rate, np.shape(weights[0])[:2]):
-        raise KerasRefuses(f"TF/Keras does not compute {kind} with strides={strides}, dilation_rate={dilation_rate}")
+    if via != "decomposed" and needs_decomposition(kind, dtype, strides, dilation_rate):
+        raise DirectOpUnusable(
+            f"the direct Keras op cannot be the reference for {dtype} {kind} with strides={strides}, "
+            f"dilation_rate={dilation_rate}; use via='decomposed'"
+        )
     xt = tf.constant(x)
     if via == "layer":
         layer = _layer(kind, dtype, x.shape, weights, bias, strides, padding, dilation_rate, groups)
