@@ -66,7 +66,7 @@ def needs_decomposition(kind, dtype, strides=1, dilation_rate=1):
 
     Unsafe: float32 conv2d with strides > 1. TF 2.21's oneDNN float32 filter gradient of a
     strided convolution corrupts memory in some shapes (segfault or abort, often a few calls
-    later; e.g. x (1, 6, 7, 1), kernel (1, 1, 1, 1), strides (2, 1); /work/notes/BUGS.md).
+    later; e.g. x (1, 6, 7, 1), kernel (1, 1, 1, 1), strides (2, 1)).
     Decomposed, the same Keras op runs at stride 1, which ran 18,000 random cases cleanly.
     """
     (sh, sw), (dh, dw) = _pair(strides), _pair(dilation_rate)
