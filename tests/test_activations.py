@@ -63,3 +63,69 @@ def test_glorot_uniform_matches_keras_limits(shape):
     # Same distribution as Keras: same bound, so both samples spread to nearly the same extremes.
     np.testing.assert_allclose(np.abs(ours).max(), np.abs(theirs).max(), rtol=0.25)
     assert np.abs(theirs).max() <= limit * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("name", ["relu", "selu"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_activation_on_a_large_batch_equals_keras(name, dtype):
+    # A 28x28x32 batch (many blocks, every thread) plus a sweep through e^x's whole range.
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.standard_normal(32 * 28 * 28 * 32) * 3, np.linspace(-100, 5, 100_003)]).astype(dtype)
+    x[5:16] = VALUES.ravel()
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    forward, backward = activations.get(name)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        yt = keras.activations.get(name)(xt)
+    dx_keras = tape.gradient(yt, xt, output_gradients=tf.constant(dy)).numpy()
+    with np.errstate(all="ignore"):
+        y = forward(x)
+        dx = backward(dy, x, y)
+    # TensorFlow computes exp(x) - 1: near 0 that cancels, an absolute error up to ~1.2e-7 in float32
+    tol = dict(rtol=1e-6, atol=2e-7) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(yt.numpy()))
+    np.testing.assert_allclose(y, yt.numpy(), **tol)
+    finite = np.isfinite(x)  # TensorFlow's gradients at +-Inf and NaN inputs are its own business
+    # selu' = y + scale*alpha for x < 0 cancels as y -> -scale*alpha: a 1-ulp difference in y
+    # becomes ~1.2e-7 * |dy| in dx, in both libraries
+    slack = tol["rtol"] * np.abs(dx_keras) + (tol["atol"] + 1.3 * np.spacing(dtype(2))) * np.abs(dy)
+    assert np.all((np.abs(dx - dx_keras) <= slack)[finite])
+    # and against the formulas in float64 (an independent derivation: expm1, not TF's exp - 1)
+    x64 = x.astype(np.float64)
+    truth = {"relu": np.maximum(x64, 0),
+             "selu": np.where(x64 > 0, activations.SELU_SCALE * x64,
+                              activations.SELU_SCALE * activations.SELU_ALPHA * np.expm1(np.minimum(x64, 0)))}[name]
+    ulp = np.spacing(np.abs(truth).astype(dtype)).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        assert np.nanmax(np.abs(y - truth)[finite] / ulp[finite]) <= 2.0  # float32: at most 2 ulp
+
+
+def test_activations_run_without_jit(tmp_path):
+    """NUMBA_DISABLE_JIT=1 runs the same kernels as plain Python, with the same results."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    x = np.concatenate([VALUES.ravel(), np.linspace(-90, 3, 40)]).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    child = ("import numpy as np, numba; assert numba.config.DISABLE_JIT\n"
+             "from scratchconv import activations as a\n"
+             "x = np.load('x.npy'); dy = np.ones_like(x)\n"
+             "with np.errstate(all='ignore'):\n"
+             "    out = {n: (a.get(n)[0](x), a.get(n)[1](dy, x, a.get(n)[0](x))) for n in ('relu', 'selu')}\n"
+             "np.savez('out.npz', **{f'{n}_{i}': v for n, p in out.items() for i, v in enumerate(p)})\n")
+    repo = Path(activations.__file__).resolve().parents[1]
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", PYTHONPATH=str(repo))
+    done = subprocess.run([sys.executable, "-c", child], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = np.load(tmp_path / "out.npz")
+    for name in ("relu", "selu"):
+        forward, backward = activations.get(name)
+        with np.errstate(all="ignore"):
+            y = forward(x)
+            dx = backward(np.ones_like(x), x, y)
+        np.testing.assert_array_equal(out[f"{name}_0"], y)
+        np.testing.assert_array_equal(out[f"{name}_1"], dx)
