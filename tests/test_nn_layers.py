@@ -303,3 +303,20 @@ def test_max_pool_runs_as_plain_python_with_numba_disabled(tmp_path):
     out = np.load(tmp_path / "out.npz")
     np.testing.assert_array_equal(out["y"], y)
     np.testing.assert_array_equal(out["dx"], dx)
+
+
+@pytest.mark.parametrize("channels, filters", [(1, 8), (8, 4)])  # im2col path, row path
+def test_conv2d_without_input_gradient_gives_the_same_weight_gradients(channels, filters):
+    # A model's first layer calls backward(dy, input_gradient=False): no dx, same weight gradients.
+    from scratchconv.layers import Conv2D
+
+    rng = np.random.default_rng(3)
+    layer = Conv2D(filters, 3, padding="same", activation="selu", seed=0)
+    x = rng.standard_normal((2, 9, 7, channels)).astype(np.float32)
+    dy = rng.standard_normal(layer.forward(x, training=True).shape).astype(np.float32)
+    dx = layer.backward(dy)
+    full = [g.copy() for g in layer.gradients]
+    assert dx.shape == x.shape
+    assert layer.backward(dy, input_gradient=False) is None
+    for with_dx, without in zip(full, layer.gradients):
+        np.testing.assert_array_equal(with_dx, without)

@@ -30,11 +30,11 @@ import numpy as np
 
 from .. import activations, initializers
 from .._args import check_array, check_grad, check_padding
-from ..depthwise import depthwise_conv2d, depthwise_conv2d_backward
+from ..depthwise import _depthwise_backward, _depthwise_forward, depthwise_conv2d, depthwise_conv2d_backward
 from ..params import conv_output_size
-from ..pointwise import pointwise_conv2d, pointwise_conv2d_backward
-from ..separable import separable_conv2d, separable_conv2d_backward
-from ..standard import conv2d, conv2d_backward
+from ..pointwise import _pointwise_backward, _pointwise_forward, pointwise_conv2d, pointwise_conv2d_backward
+from ..separable import check_separable_args
+from ..standard import _conv2d_backward, _prepare, conv2d, conv2d_backward
 from .base import Layer
 
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -119,8 +119,9 @@ class _Conv(Layer):
         """(N, H, W, C) -> (N, H_out, W_out, C_out), bias included."""
         raise NotImplementedError
 
-    def kernel_backward(self, dz, x):
-        """-> (dx, dweight..., dbias or None), in the weights' order."""
+    def kernel_backward(self, dz, x, input_gradient=True):
+        """-> (dx, dweight..., dbias or None), in the weights' order; with input_gradient=False
+        a kernel that can skip dx returns None for it."""
         raise NotImplementedError
 
     # --- shapes ------------------------------------------------------------------------
@@ -212,23 +213,25 @@ class _Conv(Layer):
         self._cache = (x_nhwc, z, y)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_gradient=True):
         """dx for dy = dL/dy of the last forward; fills self.gradients (get_weights() order).
 
         dz = activation_backward(dy); then the kernel's backward pass gives dx and the weight
-        gradients. Returns dx in the input's layout and shape.
+        gradients. Returns dx in the input's layout and shape. ``input_gradient=False`` (what
+        a model passes to its first layer, whose dx nobody uses) lets Conv2D skip computing
+        dx and return None.
         """
         if self._cache is None:
             raise ValueError(f"layer {self.name!r}: call forward(x) before backward(dy)")
         x_nhwc, z, y = self._cache
         dy = check_grad(dy, "dy", y.shape, None).astype(self.dtype, copy=False)
         dz = self._activation_backward(dy, z, y)  # same shape as y
-        dx, *grads = self.kernel_backward(self._to_nhwc(dz), x_nhwc)  # dx (N, H, W, C)
+        dx, *grads = self.kernel_backward(self._to_nhwc(dz), x_nhwc, input_gradient)  # dx (N, H, W, C)
         if grads[-1] is None:  # no bias
             grads = grads[:-1]
         for live, new in zip(self.gradients, grads):
             live[...] = new  # in place: an optimizer may hold references
-        return self._from_nhwc(dx)
+        return None if dx is None else self._from_nhwc(dx)
 
     def _bias(self):
         return self.weights[-1] if self.use_bias else None
@@ -279,8 +282,12 @@ class Conv2D(_Conv):
     def kernel_forward(self, x):
         return conv2d(x, self.weights[0], self._bias(), groups=self.groups, **self._window())  # (N, H_out, W_out, F)
 
-    def kernel_backward(self, dz, x):
-        return conv2d_backward(dz, x, self.weights[0], self._bias(), groups=self.groups, **self._window())
+    def kernel_backward(self, dz, x, input_gradient=True):
+        if input_gradient:
+            return conv2d_backward(dz, x, self.weights[0], self._bias(), groups=self.groups, **self._window())
+        x, kernel, bias, dz, g, groups = _prepare(x, self.weights[0], self._bias(), self.strides, self.padding,
+                                                  self.dilation_rate, self.groups, dz)
+        return _conv2d_backward(dz, x, kernel, bias is not None, g, groups, input_gradient=False)
 
 
 class PointwiseConv2D(Conv2D):
@@ -303,9 +310,9 @@ class PointwiseConv2D(Conv2D):
         sh, sw = self.strides
         return pointwise_conv2d(x[:, ::sh, ::sw, :], self.weights[0], self._bias())  # (N, H_out, W_out, F)
 
-    def kernel_backward(self, dz, x):
+    def kernel_backward(self, dz, x, input_gradient=True):
         if self.groups > 1:
-            return super().kernel_backward(dz, x)
+            return super().kernel_backward(dz, x, input_gradient)
         sh, sw = self.strides
         dx_kept, dkernel, dbias = pointwise_conv2d_backward(dz, x[:, ::sh, ::sw, :], self.weights[0], self._bias())
         dx = np.zeros(x.shape, dtype=x.dtype)  # (N, H, W, C): the skipped pixels get no gradient
@@ -341,7 +348,7 @@ class DepthwiseConv2D(_Conv):
     def kernel_forward(self, x):
         return depthwise_conv2d(x, self.weights[0], self._bias(), **self._window())  # (N, H_out, W_out, C*M)
 
-    def kernel_backward(self, dz, x):
+    def kernel_backward(self, dz, x, input_gradient=True):
         return depthwise_conv2d_backward(dz, x, self.weights[0], self._bias(), **self._window())
 
 
@@ -363,6 +370,7 @@ class SeparableConv2D(_Conv):
         self.depthwise_initializer = depthwise_initializer
         self.pointwise_initializer = pointwise_initializer
         self.bias_initializer = bias_initializer
+        self._depthwise_output = None  # kept by kernel_forward for kernel_backward
 
     def output_channels(self, channels):
         return self.filters
@@ -377,10 +385,24 @@ class SeparableConv2D(_Conv):
             shapes.append(("bias", (self.filters,), self.bias_initializer))
         return shapes
 
-    def kernel_forward(self, x):
+    def _checked(self, x):
         depthwise, pointwise = self.weights[:2]
-        return separable_conv2d(x, depthwise, pointwise, self._bias(), **self._window())  # (N, H_out, W_out, F)
+        window = self._window()
+        return check_separable_args(x, depthwise, pointwise, self._bias(), window["strides"], window["padding"],
+                                    window["dilation_rate"])  # (x, depthwise, pointwise, bias, geometry)
 
-    def kernel_backward(self, dz, x):
-        depthwise, pointwise = self.weights[:2]
-        return separable_conv2d_backward(dz, x, depthwise, pointwise, self._bias(), **self._window())
+    def kernel_forward(self, x):
+        """separable_conv2d, keeping the depthwise output for the backward pass (which would
+        otherwise recompute it: 0.7 ms of a 5.2 ms backward at 28x28x32, batch 32)."""
+        x, depthwise, pointwise, bias, g = self._checked(x)
+        self._depthwise_output = _depthwise_forward(x, depthwise, None, g)  # (N, H_out, W_out, C*M)
+        return _pointwise_forward(self._depthwise_output, pointwise, bias)  # (N, H_out, W_out, F)
+
+    def kernel_backward(self, dz, x, input_gradient=True):
+        """separable_conv2d_backward with the depthwise output kept by kernel_forward."""
+        x, depthwise, pointwise, bias, g = self._checked(x)
+        dz = check_grad(dz, "dy", (g.n, g.out_h, g.out_w, self.filters), x.dtype)  # (N, H_out, W_out, F)
+        d_depthwise_output, dpointwise, dbias = _pointwise_backward(dz, self._depthwise_output, pointwise,
+                                                                    bias is not None)  # (N, H_out, W_out, C*M)
+        dx, ddepthwise, _ = _depthwise_backward(d_depthwise_output, x, depthwise, False, g)  # (N, H, W, C)
+        return dx, ddepthwise, dpointwise, dbias

@@ -18,6 +18,7 @@ import re
 import numpy as np
 
 from ..layers.base import Layer
+from ..layers.conv import _Conv
 from . import checks, losses, optimizers
 from .callbacks import Callback, History, ModelCheckpoint
 from .progress import ProgressBar, format_logs
@@ -162,8 +163,12 @@ class Sequential:
         else:
             sample_losses, d = self.loss.from_probabilities(p, targets)  # d = dL/dp (N, classes)
             d = last.backward(d)
-        for layer in reversed(self.layers[:-1]):
-            d = layer.backward(d)
+        for i in range(len(self.layers) - 2, -1, -1):
+            layer = self.layers[i]
+            if i == 0 and isinstance(layer, _Conv):  # nobody needs dL/dx of the input
+                layer.backward(d, input_gradient=False)
+            else:
+                d = layer.backward(d)
         return p, sample_losses
 
     def gradients_on_batch(self, x, y):
