@@ -18,15 +18,14 @@ import csv
 import io
 import json
 import math
-import os
 import time
-import uuid
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from reference.runtime import keras
+from scratchconv._atomic import replace_atomically, write_bytes_atomically
 
 CHECKPOINT = "best_model.keras"
 HISTORY = "history.csv"
@@ -34,33 +33,9 @@ METRICS = "metrics.json"
 LOGS = "logs"
 
 
-def _atomic_path(path: Path, suffix: str = ".tmp") -> Path:
-    """A fresh hidden name next to ``path`` (same folder, so ``os.replace`` is atomic)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{suffix}")
-
-
-def write_atomically(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    tmp = _atomic_path(path)
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def save_model_atomically(model, path) -> None:
     """``model.save(path)`` (Keras 3 ``.keras`` format) without ever exposing a partial file."""
-    path = Path(path)
-    tmp = _atomic_path(path, suffix=".keras")  # Keras insists on the .keras extension
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    replace_atomically(path, model.save, suffix=".keras")  # Keras insists on the .keras extension
 
 
 class BestCheckpoint(keras.callbacks.Callback):
@@ -109,7 +84,7 @@ class HistoryCSV(keras.callbacks.Callback):
         writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
-        write_atomically(self.path, text.getvalue().encode())
+        write_bytes_atomically(self.path, text.getvalue().encode())
 
 
 def plot_curves(rows, path, columns, ylim, xmax=None, title=None) -> None:
@@ -134,11 +109,11 @@ def plot_curves(rows, path, columns, ylim, xmax=None, title=None) -> None:
         ax.set_title(title)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    write_atomically(path, buffer.getvalue())
+    write_bytes_atomically(path, buffer.getvalue())
 
 
 def write_json(path, obj) -> None:
-    write_atomically(path, (json.dumps(obj, indent=2) + "\n").encode())
+    write_bytes_atomically(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
 def train_and_report(model, out_dir, *, fit_args, evaluate_args, split, epochs, batch_size, verbose,

@@ -26,13 +26,14 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-import uuid
 import warnings
 import zlib
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from ._atomic import write_bytes_atomically
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions (N, rows, cols)
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension (N,)
@@ -120,13 +121,7 @@ def write_idx(path, array) -> None:
     path = Path(path)
     if path.suffix == ".gz":
         payload = gzip.compress(payload, compresslevel=1, mtime=0)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_bytes(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_bytes_atomically(path, payload)
 
 
 def write_fashion_mnist(directory, train, test) -> Path:

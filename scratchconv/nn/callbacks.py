@@ -10,7 +10,7 @@ import csv
 import os
 import time
 
-from .atomic import write_atomically
+from .._atomic import write_atomically
 
 
 class Callback:

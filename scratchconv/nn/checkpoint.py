@@ -17,7 +17,7 @@ import json
 import numpy as np
 
 from . import losses, optimizers
-from .atomic import write_atomically
+from .._atomic import write_atomically
 from .config import model_config, model_from_config
 
 FORMAT = "scratchconv-checkpoint"

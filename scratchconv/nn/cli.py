@@ -28,7 +28,7 @@ import numpy as np
 
 from ..datasets import DatasetError, load_fashion_mnist, split_and_standardize
 from . import callbacks as cb
-from .atomic import write_atomically
+from .._atomic import write_atomically
 from .checkpoint import load_checkpoint
 from .networks import KINDS, fashion_mnist_model
 from .optimizers import OPTIMIZERS

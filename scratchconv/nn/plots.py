@@ -3,7 +3,7 @@
 matplotlib (and pandas) are imported only here, when a figure is drawn.
 """
 
-from .atomic import write_atomically
+from .._atomic import write_atomically
 
 
 def _write_png(figure, path):
