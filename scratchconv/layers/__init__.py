@@ -2,5 +2,7 @@
 
 from .base import Layer
 from .conv import Conv2D, DepthwiseConv2D, PointwiseConv2D, SeparableConv2D
+from .core import Activation, Dense, Flatten, MaxPool2D
 
-__all__ = ["Layer", "Conv2D", "DepthwiseConv2D", "PointwiseConv2D", "SeparableConv2D"]
+__all__ = ["Layer", "Conv2D", "DepthwiseConv2D", "PointwiseConv2D", "SeparableConv2D",
+           "Activation", "Dense", "Flatten", "MaxPool2D"]
