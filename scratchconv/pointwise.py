@@ -20,6 +20,7 @@ NumPy's BLAS (np.matmul), outside any Numba kernel, with BLAS's own threads.
 import numpy as np
 
 from ._args import check_array, check_bias, check_grad, conv_geometry
+from ._numba import kernel, prange
 
 
 def check_pointwise_kernel(kernel, c_in, dtype, name="kernel"):
@@ -85,17 +86,17 @@ def _pointwise_forward(x, kernel, bias):
     return y.reshape(n_batch, height, width, filters)  # (N, H, W, F)
 
 
+@kernel
 def _add_bias(y, bias):
-    """y += bias, in place, for y (P, F) and bias (F,).
+    """y += bias, in place, for y (P, F) and bias (F,): prange over the pixels.
 
-    ``y += bias`` alone makes NumPy loop over P rows of only F values each (0.48 ms at
-    P = 25088, F = 32); adding a bias tiled over a block of rows at once halves that.
+    ``y += bias`` makes NumPy loop over P rows of only F values each (0.48 ms at P = 25088,
+    F = 32); NumPy on a bias tiled over blocks of rows took 0.27 ms, this 0.15 ms.
     """
     pixels, filters = y.shape
-    block = max(1, 4096 // filters)  # pixels per block row
-    whole = pixels // block * block
-    y[:whole].reshape(-1, block * filters)[...] += np.tile(bias, block)  # (P // block, block*F)
-    y[whole:] += bias  # (P % block, F)
+    for p in prange(pixels):
+        for f in range(filters):
+            y[p, f] += bias[f]
 
 
 def pointwise_conv2d(x, kernel, bias=None):
