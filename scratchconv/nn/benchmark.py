@@ -13,12 +13,11 @@ the rounds (and the spread), the ratio scratchconv / Keras, the first fit's time
 compilation, TensorFlow tracing) and each worker's peak resident memory (ru_maxrss), with the
 resident memory right after start-up (imports and data) for reference.
 
-Threads: by default each library uses every core, except OpenBLAS, which scratchconv's
-workers run single-threaded (OPENBLAS_NUM_THREADS=1, unless the environment sets it): its
-kernels parallelise with Numba, and OpenBLAS's own threads, spinning between BLAS calls, fight
-Numba's (measured on 2 cores: 160-175 ms per separable training step with both pools, 80-90 ms
-with one BLAS thread). ``--threads N`` gives both libraries N threads (Numba and OpenBLAS for
-scratchconv; TensorFlow's intra- and inter-op pools for Keras).
+Threads: by default each library uses every core, with its own defaults (for scratchconv:
+Numba's threads sleep between kernels, OMP_WAIT_POLICY=PASSIVE, and OpenBLAS's as soon as a
+product ends, OPENBLAS_THREAD_TIMEOUT=4; see scratchconv/__init__.py). ``--threads N`` gives both
+libraries N threads (Numba and OpenBLAS for scratchconv; TensorFlow's intra- and inter-op pools
+for Keras).
 """
 
 import argparse
@@ -84,10 +83,9 @@ def run(models=("separable", "standard"), batch_size=32, samples=1024, rounds=7,
     y = rng.integers(0, 10, samples)
     context = multiprocessing.get_context("spawn")
     saved_environ = dict(os.environ)
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # read by the spawned workers' imports
     if threads:
         os.environ.update(NUMBA_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
-    blas_threads = os.environ["OPENBLAS_NUM_THREADS"]
+    blas_threads = os.environ.get("OPENBLAS_NUM_THREADS", "OpenBLAS's default")
     workers = {}
     for kind in models:
         weights = fashion_mnist_model(kind, seed=seed).get_weights()
