@@ -309,8 +309,10 @@ def _row_weights(kernel, groups):
 # to the shift-add; each product keeps >= CHUNK_MIN_ROWS rows so that BLAS still gets tall
 # matrices. Measured (one thread, CPU time, batch 32, 3x3 'same', min of 15), whole batch
 # -> chunks: forward 28x28 32->32 8.1 -> 5.8 ms, 14x14 64->64 6.1 -> 5.3 ms; backward
-# 16.4 -> 12.4 and 11.6 -> 10.7 ms; 7x7 128->128 is one chunk either way.
-CHUNK_BYTES = 1 << 20
+# 16.4 -> 12.4 and 11.6 -> 10.7 ms; 7x7 128->128 is one chunk either way. With two threads
+# (both cores' L2), median of 3x20, 1 MiB -> 4 MiB chunks: forward 6.0 -> 5.6 and 4.7 -> 4.4 ms,
+# backward 13.3 -> 12.2 and 9.4 -> 9.2 ms (16 MiB: 28x28 slower again, 9.2 / 14.6 ms).
+CHUNK_BYTES = 1 << 22
 CHUNK_MIN_ROWS = 2048
 
 
