@@ -231,6 +231,9 @@ def make_calls(spec, arrays, naive=False):
         return forward(x, *weights, **options)
 
     def run_forward_backward():
+        if spec.kind == "separable":  # the backward reuses the forward's intermediate, as TF's tape does
+            y, z = forward(x, *weights, return_depthwise_output=True, **options)
+            return (y, *backward(dy, x, *weights, depthwise_output=z, **options))
         y = forward(x, *weights, **options)
         return (y, *backward(dy, x, *weights, **options))
 
