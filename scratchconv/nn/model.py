@@ -19,7 +19,7 @@ import numpy as np
 
 from ..layers.base import Layer
 from ..layers.conv import _Conv
-from . import checks, losses, optimizers
+from . import checks, losses, memory, optimizers
 from .callbacks import Callback, History, ModelCheckpoint
 from .progress import ProgressBar, format_logs
 
@@ -245,6 +245,7 @@ class Sequential:
         log_keys = set(self._logs(0, 0, 1)) | (set(self._logs(0, 0, 1, "val_")) if validation else set())
         for cb in callbacks:
             cb.check(log_keys)
+        memory.keep_freed_memory()  # reuse the previous step's arrays instead of faulting in fresh pages
         history = History()
         ordered = [history] + [c for c in callbacks if not isinstance(c, ModelCheckpoint)] + [
             c for c in callbacks if isinstance(c, ModelCheckpoint)]  # checkpoints save the others' state
