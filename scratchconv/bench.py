@@ -335,11 +335,9 @@ def _run_bench(args, specs):
 
 def write_json(path, results):
     """Write the results atomically (a temporary file in the same folder, then os.replace)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=1)
-    os.replace(tmp, path)
+    from ._atomic import write_atomically
+
+    write_atomically(path, lambda f: json.dump(results, f, indent=1), text=True)
 
 
 def run(args):

@@ -20,7 +20,7 @@ and passes it back as ``separable_conv2d_backward(..., depthwise_output=z)`` (th
 0.4 ms of a 2.4 ms backward).
 """
 
-from ._args import check_bias, check_grad
+from ._args import check_array, check_bias, check_grad
 from .depthwise import (
     _depthwise_backward,
     _depthwise_forward,
@@ -47,10 +47,15 @@ def check_separable_args(x, depthwise_kernel, pointwise_kernel, bias, strides, p
 
 
 def _checked_depthwise_output(depthwise_output, g, pointwise_kernel, dtype):
-    """The caller's z, checked like dy (shape (N, H_out, W_out, C*M), dtype), or None."""
+    """The caller's z (N, H_out, W_out, C*M) in x's dtype, checked, or None."""
     if depthwise_output is None:
         return None
-    return check_grad(depthwise_output, "depthwise_output", (g.n, g.out_h, g.out_w, pointwise_kernel.shape[2]), dtype)
+    z = check_array(depthwise_output, "depthwise_output", 4, dtype)
+    expected = (g.n, g.out_h, g.out_w, pointwise_kernel.shape[2])
+    if z.shape != expected:
+        raise ValueError(f"depthwise_output must have the depthwise step's output shape {expected} "
+                         f"(separable_conv2d(..., return_depthwise_output=True) gives it), got {z.shape}")
+    return z
 
 
 def separable_conv2d_naive(

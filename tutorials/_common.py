@@ -13,7 +13,6 @@ Environment variables:
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TensorFlow's C++ start-up logging
@@ -26,6 +25,8 @@ if (ROOT / "scratchconv" / "__init__.py").exists() and str(ROOT) not in sys.path
     sys.path.insert(0, str(ROOT))
 
 import matplotlib  # noqa: E402
+
+from scratchconv._atomic import replace_atomically  # noqa: E402
 
 INTERACTIVE = "ipykernel" in sys.modules  # inside Jupyter: show figures inline as well
 if not INTERACTIVE:
@@ -44,24 +45,17 @@ def save(fig, name, dpi=100, colors=256):
     ``colors``: the PNG is reduced to a palette of that many colours (2-4x smaller files, no
     visible change for plots); None keeps full colour.
     """
-    FIGURES.mkdir(parents=True, exist_ok=True)
     path = FIGURES / name
-    fd, tmp = tempfile.mkstemp(dir=FIGURES, prefix=f".{name}.", suffix=".png")
-    os.close(fd)
-    try:
+
+    def write_to(tmp):
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
         if colors:
             from PIL import Image  # matplotlib depends on Pillow
 
             with Image.open(tmp) as im:
                 im.convert("RGB").quantize(colors).save(tmp, format="PNG", optimize=True)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the figure a normal file's mode
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+    replace_atomically(path, write_to, suffix=".png")  # the package's atomic write
     print(f"figure written: {path}")
     if INTERACTIVE:
         plt.show()

@@ -285,8 +285,9 @@ class Conv2D(_Conv):
     def kernel_backward(self, dz, x, input_gradient=True):
         if input_gradient:
             return conv2d_backward(dz, x, self.weights[0], self._bias(), groups=self.groups, **self._window())
-        x, kernel, bias, dz, g, groups = _prepare(x, self.weights[0], self._bias(), self.strides, self.padding,
-                                                  self.dilation_rate, self.groups, dz)
+        window = self._window()
+        x, kernel, bias, dz, g, groups = _prepare(x, self.weights[0], self._bias(), window["strides"],
+                                                  window["padding"], window["dilation_rate"], self.groups, dz)
         return _conv2d_backward(dz, x, kernel, bias is not None, g, groups, input_gradient=False)
 
 

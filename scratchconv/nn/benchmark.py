@@ -9,8 +9,9 @@ in both libraries, starting from the same weights. Each (library, network) pair 
 own worker process, so each library has the machine's threads to itself and its peak memory
 is its own; the two workers of a network take turns, one at a time, round after round (the
 order alternating every round), so a change in the machine's load hits both; the networks are
-measured one after the other, so only two processes exist at a time (with all four alive,
-Keras's separable median came out at 790 samples/s in one run and 1,535 in the next). Reported: median samples/s over
+measured one after the other, so only two processes exist at a time. Keras's own rounds are
+bimodal on the project's 2-vCPU machine (separable near 780 or near 1,500-1,800 samples/s), so
+the JSON keeps every round's rate. Reported: median samples/s over
 the rounds (and the spread), the ratio scratchconv / Keras, the first fit's time apart (Numba
 compilation, TensorFlow tracing) and each worker's peak resident memory (ru_maxrss), with the
 resident memory right after start-up (imports and data) for reference.
@@ -31,6 +32,8 @@ import time
 
 import numpy as np
 
+from .._atomic import write_atomically
+
 
 def _rss_mb():
     with open("/proc/self/statm") as f:
@@ -40,7 +43,7 @@ def _rss_mb():
 def _worker(conn, library, kind, weights, x, y, batch_size, threads):
     """Builds the model, then answers 'fit' (seconds for one epoch) and 'memory' until 'stop'."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if library == "keras":  # the reference's model and compile, without importing scratchconv's kernels
+    if library == "keras":  # the reference's model and compile (scratchconv's kernels are never called here)
         import keras
         import tensorflow as tf
 
@@ -77,7 +80,7 @@ def _worker(conn, library, kind, weights, x, y, batch_size, threads):
 
 
 def run(models=("separable", "standard"), batch_size=32, samples=1024, rounds=7, seed=0, threads=None):
-    """Returns {model: {library: {samples_per_s, spread, first_fit_s, peak_mb, baseline_mb}, ratio}}."""
+    """{model: {library: {samples_per_s, min, max, rounds, first_fit_s, baseline_mb, peak_mb}, ratio, blas_threads}}."""
     from .networks import fashion_mnist_model
 
     rng = np.random.default_rng(seed)
@@ -158,8 +161,7 @@ def main(argv=None):
     results = run(args.models, args.batch_size, args.samples, args.rounds, threads=args.threads)
     print(format_table(results, args.batch_size, args.samples, args.rounds, args.threads))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+        write_atomically(args.json, lambda f: json.dump(results, f, indent=2), text=True)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ import sys
 
 import numpy as np
 
+from .._atomic import write_atomically
+
 
 def run_keras(out, kind, epochs, limit, data_dir, seed, batch_size=32):
     """The reference's training (its code), from seeded weights saved first as initial.keras."""
@@ -116,8 +118,7 @@ def main(argv=None):
         "histories": {"keras": keras_history, "scratchconv": ours["history"]},
     }
     summary["test_accuracy"]["difference"] = summary["test_accuracy"]["scratchconv"] - summary["test_accuracy"]["keras"]
-    with open(os.path.join(out, "comparison.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    write_atomically(os.path.join(out, "comparison.json"), lambda f: json.dump(summary, f, indent=2), text=True)
     print(json.dumps({k: v for k, v in summary.items() if k != "histories"}, indent=2))
 
 
