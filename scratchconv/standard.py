@@ -250,11 +250,7 @@ def _use_im2col(kernel, groups):
 
 def _im2col_chunks(g, depth, itemsize):
     """Image ranges whose cols (depth values per window) fit in about CHUNK_BYTES; rows in the largest."""
-    rows_per_image = g.out_h * g.out_w
-    want = max(CHUNK_MIN_ROWS, CHUNK_BYTES // (depth * itemsize))
-    step = max(1, min(g.n, -(-want // rows_per_image)))
-    step = -(-g.n // -(-g.n // step)) if g.n else 1
-    return [slice(n0, min(n0 + step, g.n)) for n0 in range(0, g.n, step)], step * rows_per_image
+    return _image_chunks(g.n, g.out_h * g.out_w, depth * itemsize)
 
 
 def _conv2d_im2col(x, kernel, bias, g):
@@ -318,14 +314,18 @@ CHUNK_MIN_ROWS = 2048
 
 
 def _chunks(g, kernel, groups, w_z, itemsize):
-    """Consecutive image ranges (slices of the batch) for the fast loops, and the rows in the largest."""
+    """Image ranges for the row method (rows and z, row_bytes per row), and the rows in the largest."""
     kh, kw, cg, filters = kernel.shape
-    rows_per_image = g.out_h * w_z
-    row_bytes = groups * max(kh * cg, kw * (filters // groups)) * itemsize
+    return _image_chunks(g.n, g.out_h * w_z, groups * max(kh * cg, kw * (filters // groups)) * itemsize)
+
+
+def _image_chunks(n, rows_per_image, row_bytes):
+    """Consecutive image ranges (slices of the batch) whose buffers of row_bytes per row take about
+    CHUNK_BYTES, at least CHUNK_MIN_ROWS rows each; and the rows in the largest."""
     want = max(CHUNK_MIN_ROWS, CHUNK_BYTES // row_bytes)
-    step = max(1, min(g.n, -(-want // rows_per_image)))  # images per chunk at most
-    step = -(-g.n // -(-g.n // step)) if g.n else 1  # the same number of chunks, evened out
-    return [slice(n0, min(n0 + step, g.n)) for n0 in range(0, g.n, step)], step * rows_per_image
+    step = max(1, min(n, -(-want // rows_per_image)))  # images per chunk at most
+    step = -(-n // -(-n // step)) if n else 1  # the same number of chunks, evened out
+    return [slice(n0, min(n0 + step, n)) for n0 in range(0, n, step)], step * rows_per_image
 
 
 # NaN and Inf. The fast path multiplies zeros that are not terms of the sum: the padding
