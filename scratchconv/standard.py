@@ -14,9 +14,10 @@ kw window positions; a shifted sum over kx then gives y. That is im2col along th
 and kn2row along the columns (compare MEC, Cho & Brand 2017); ``conv2d`` says why it
 beats a full im2col here. The backward pass runs the same matrices backwards.
 
-A layer with few input channels for its filters (kh*kw*Cg < kw*Fg, like a network's first
-layer, 1 channel in and 32 out) takes a full im2col instead (``_unfold``, ``_fold``): there its
-matrix is the narrower of the two (see ``_use_im2col``).
+Two other paths live in their own modules: a layer with few input channels for its filters
+(kh*kw*Cg < kw*Fg, like a network's first layer, 1 channel in and 32 out) takes a full im2col,
+whose matrix is then the narrower one (``_im2col.py``); a kernel holding Inf or NaN goes tap by
+tap, so that padding zeros are never multiplied by it (``_conv2d_taps.py``).
 """
 
 from numbers import Integral
@@ -26,7 +27,8 @@ import numpy as np
 from ._args import as_pair, check_array, check_bias, check_grad, check_padding, conv_geometry, crop_padding, pad_input
 from ._numba import kernel as numba_kernel
 from ._numba import prange
-from .pointwise import _add_bias
+from ._conv2d_taps import _conv2d_backward_by_taps, _conv2d_by_taps
+from ._im2col import conv2d_backward_im2col, conv2d_im2col, use_im2col
 
 
 _FORWARD = object()  # _prepare's dy when called from a forward function
@@ -177,123 +179,6 @@ def _shift_add(y, z, bias, kw, sw, dw, w_z, groups):
                 y[n, oy, ox, f] += bias[f]
 
 
-@numba_kernel
-def _unfold(cols, x, kh, kw, sh, sw, dh, dw, pad_top, pad_left, out_h, out_w):
-    """Full im2col, for few input channels (see ``_use_im2col``): every window as one row.
-
-    cols (N*H_out*W_out, kh*kw*C_in) from the unpadded x (N, H, W, C_in)::
-
-        cols[(n*H_out + oy)*W_out + ox, (ky*kw + kx)*C_in + c] = xp[n, oy*sh + ky*dh, ox*sw + kx*dw, c]
-
-    prange over r = n*H_out + oy, whose W_out rows only this iteration writes.
-    """
-    n_images, h, w, c_in = x.shape
-    for r in prange(n_images * out_h):
-        n = r // out_h
-        oy = r - n * out_h
-        for ox in range(out_w):
-            row = r * out_w + ox
-            for ky in range(kh):
-                i = oy * sh + ky * dh - pad_top  # row in x
-                for kx in range(kw):
-                    j = ox * sw + kx * dw - pad_left  # column in x
-                    first = (ky * kw + kx) * c_in
-                    if 0 <= i < h and 0 <= j < w:
-                        for c in range(c_in):
-                            cols[row, first + c] = x[n, i, j, c]
-                    else:
-                        for c in range(c_in):
-                            cols[row, first + c] = 0.0
-
-
-@numba_kernel
-def _fold(dx, dcols, kh, kw, sh, sw, dh, dw, pad_top, pad_left, out_h, out_w):
-    """The adjoint of ``_unfold``: add each window row of dcols back onto the pixels it came from.
-
-    dx (N, H, W, C_in) is written; dcols (N*H_out*W_out, kh*kw*C_in) = dy @ K^T::
-
-        dx[n, i, j, c] = sum of dcols[(n*H_out + oy)*W_out + ox, (ky*kw + kx)*C_in + c]
-                         over the (oy, ox, ky, kx) with oy*sh + ky*dh - pad_top = i, ox*sw + kx*dw - pad_left = j
-
-    prange over the images: image n's windows only touch dx[n], so the scatter never races.
-    """
-    n_images, h, w, c_in = dx.shape
-    for n in prange(n_images):
-        dx[n] = 0.0
-        for oy in range(out_h):
-            for ox in range(out_w):
-                row = (n * out_h + oy) * out_w + ox
-                for ky in range(kh):
-                    i = oy * sh + ky * dh - pad_top
-                    if i < 0 or i >= h:
-                        continue
-                    for kx in range(kw):
-                        j = ox * sw + kx * dw - pad_left
-                        if 0 <= j < w:
-                            first = (ky * kw + kx) * c_in
-                            for c in range(c_in):
-                                dx[n, i, j, c] += dcols[row, first + c]
-
-
-def _use_im2col(kernel, groups):
-    """Full im2col when its matrix is narrower than the row method's product: kh*kw*Cg < kw*Fg.
-
-    That is a layer with few input channels for its filters, like a network's first layer
-    (1 channel in, 32 out: cols 9 values wide, the row method's z 96 wide and its product only
-    3 deep). Measured on the Fashion-MNIST first layer (batch 32, 28x28x1 -> 32, 3x3 'same',
-    median of 30, 2 threads): forward 1.88 -> 1.3-1.5 ms, backward 4.3 -> 2.8 ms (1.7 ms without
-    dx). Most of what is left is _unfold (0.7 ms: 9 values per window, a bounds test each).
-    """
-    kh, kw, cg, filters = kernel.shape
-    return groups == 1 and kh * kw * cg < kw * filters
-
-
-def _im2col_chunks(g, depth, itemsize):
-    """Image ranges whose cols (depth values per window) fit in about CHUNK_BYTES; rows in the largest."""
-    return _image_chunks(g.n, g.out_h * g.out_w, depth * itemsize)
-
-
-def _conv2d_im2col(x, kernel, bias, g):
-    """y = cols @ K + bias, chunk by chunk: cols (M, kh*kw*C_in), K (kh*kw*C_in, F). (groups == 1)"""
-    kh, kw, c_in, filters = kernel.shape
-    k2 = np.ascontiguousarray(kernel).reshape(kh * kw * c_in, filters)  # (kh*kw*C_in, F)
-    y = np.empty((g.n, g.out_h, g.out_w, filters), dtype=x.dtype)  # (N, H_out, W_out, F)
-    chunks, max_rows = _im2col_chunks(g, k2.shape[0], x.itemsize)
-    cols = np.empty((max_rows, k2.shape[0]), dtype=x.dtype)  # (M, kh*kw*C_in), reused per chunk
-    for images in chunks:
-        m = (images.stop - images.start) * g.out_h * g.out_w
-        _unfold(cols[:m], x[images], kh, kw, g.sh, g.sw, g.dh, g.dw, g.pad_top, g.pad_left, g.out_h, g.out_w)
-        out = y[images].reshape(m, filters)  # (m, F), a view: y's chunk is contiguous
-        with np.errstate(invalid="ignore"):
-            np.matmul(cols[:m], k2, out=out)
-        if bias is not None:
-            _add_bias(out, bias)
-    return y
-
-
-def _conv2d_backward_im2col(dy, x, kernel, g, input_gradient):
-    """(dx or None, dkernel) with the forward's cols: dK = cols^T @ dy, dcols = dy @ K^T, folded into dx."""
-    kh, kw, c_in, filters = kernel.shape
-    k2 = np.ascontiguousarray(kernel).reshape(kh * kw * c_in, filters)  # (kh*kw*C_in, F)
-    dk2 = np.zeros(k2.shape, dtype=x.dtype)  # (kh*kw*C_in, F)
-    product = np.empty(k2.shape, dtype=x.dtype)
-    dx = np.empty(x.shape, dtype=x.dtype) if input_gradient else None  # (N, H, W, C_in)
-    chunks, max_rows = _im2col_chunks(g, k2.shape[0], x.itemsize)
-    cols = np.empty((max_rows, k2.shape[0]), dtype=x.dtype)  # (M, kh*kw*C_in), then dcols
-    for images in chunks:
-        m = (images.stop - images.start) * g.out_h * g.out_w
-        _unfold(cols[:m], x[images], kh, kw, g.sh, g.sw, g.dh, g.dw, g.pad_top, g.pad_left, g.out_h, g.out_w)
-        grads = dy[images].reshape(m, filters)  # (m, F)
-        with np.errstate(invalid="ignore"):  # a 0 * Inf here is redone by the caller
-            np.matmul(cols[:m].T, grads, out=product)  # (kh*kw*C_in, F)
-            dk2 += product
-            if input_gradient:
-                np.matmul(grads, k2.T, out=cols[:m])  # dcols (m, kh*kw*C_in)
-        if input_gradient:
-            _fold(dx[images], cols[:m], kh, kw, g.sh, g.sw, g.dh, g.dw, g.pad_top, g.pad_left, g.out_h, g.out_w)
-    return dx, dk2.reshape(kernel.shape)
-
-
 def _row_weights(kernel, groups):
     """The kernel as one matrix per group: W[grp, ky*Cg + c, kx*Fg + f] = kernel[ky, kx, c, grp*Fg + f]."""
     kh, kw, cg, filters = kernel.shape
@@ -328,50 +213,6 @@ def _image_chunks(n, rows_per_image, row_bytes):
     return [slice(n0, min(n0 + step, n)) for n0 in range(0, n, step)], step * rows_per_image
 
 
-# NaN and Inf. The fast path multiplies zeros that are not terms of the sum: the padding
-# in rows (by the kernel) and the structural zeros of dz (by x or the kernel). They give
-# exactly 0 for finite values, but NaN next to an Inf or NaN, where TensorFlow's float32
-# kernels skip the padding and stay finite. So the fast functions sum tap by tap over the
-# pixels inside x instead when the kernel is not finite, and so does conv2d_backward for
-# dkernel when its fast dkernel is not finite (a NaN from 0 * Inf cannot vanish from a
-# sum, so a finite fast result has no such product in it).
-
-
-def _tap_span(size, out_size, k, stride, dilation, pad_before):
-    """(output slice, input slice) of the positions o whose tap k lands inside the input,
-    0 <= o*stride + k*dilation - pad_before < size, or None if there are none."""
-    offset = k * dilation - pad_before
-    first = max(0, -(offset // stride))  # ceil(-offset / stride)
-    last = min(out_size - 1, (size - 1 - offset) // stride)
-    if last < first:
-        return None
-    start = first * stride + offset
-    return slice(first, last + 1), slice(start, start + (last - first) * stride + 1, stride)
-
-
-def _inside_taps(g, kernel, groups):
-    """For every tap (ky, kx) and group: (ky, kx, out, inp), index tuples of the output pixels
-    (N, rows, cols, Fg) whose tap lands inside x and of the input pixels (N, rows, cols, Cg) it reads."""
-    kh, kw, cg, filters = kernel.shape
-    fg = filters // groups
-    for ky in range(kh):
-        for kx in range(kw):
-            rows = _tap_span(g.h, g.out_h, ky, g.sh, g.dh, g.pad_top)
-            cols = _tap_span(g.w, g.out_w, kx, g.sw, g.dw, g.pad_left)
-            if rows is not None and cols is not None:
-                for grp in range(groups):
-                    out = (slice(None), rows[0], cols[0], slice(grp * fg, (grp + 1) * fg))
-                    yield ky, kx, out, (slice(None), rows[1], cols[1], slice(grp * cg, (grp + 1) * cg))
-
-
-def _conv2d_by_taps(x, kernel, bias, g, groups):
-    """y one tap at a time, over the pixels inside x only: the padding is skipped, never multiplied."""
-    y = np.zeros((g.n, g.out_h, g.out_w, kernel.shape[3]), dtype=x.dtype)  # (N, H_out, W_out, F)
-    for ky, kx, out, inp in _inside_taps(g, kernel, groups):
-        y[out] += x[inp] @ kernel[ky, kx, :, out[3]]  # (N, rows, cols, Cg) @ (Cg, Fg)
-    return y if bias is None else y + bias
-
-
 def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, groups=1):
     """Grouped 2-D convolution, fast: unfold the rows (Numba), a BLAS product per group, shift-add (Numba).
 
@@ -395,8 +236,8 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1,
             return _conv2d_by_taps(x, kernel, bias, g, groups)
     kh, kw, cg, filters = kernel.shape
     x = np.ascontiguousarray(x)  # (N, H, W, C_in)
-    if _use_im2col(kernel, groups):
-        return _conv2d_im2col(x, kernel, bias, g)
+    if use_im2col(kernel, groups):
+        return conv2d_im2col(x, kernel, bias, g, _image_chunks(g.n, g.out_h * g.out_w, kh * kw * cg * x.itemsize))
     w_z = (g.out_w - 1) * g.sw + (kw - 1) * g.dw + 1  # padded columns that some window touches
     weights = _row_weights(kernel, groups)  # (groups, kh*Cg, kw*Fg)
     bias_or_zero = np.zeros(filters, x.dtype) if bias is None else np.ascontiguousarray(bias)  # (F,)
@@ -548,16 +389,6 @@ def _taps(size, k, stride, dilation, pad_before, out_size):
     return np.where((t >= 0) & (t % stride == 0) & (t // stride < out_size), t // stride, -1)
 
 
-def _conv2d_backward_by_taps(dy, x, kernel, g, groups):
-    """(dx, dkernel) one tap at a time, over the pixels inside x only (see ``_conv2d_by_taps``)."""
-    dx = np.zeros(x.shape, dtype=x.dtype)  # (N, H, W, C_in)
-    dkernel = np.zeros(kernel.shape, dtype=x.dtype)  # (kh, kw, Cg, F)
-    for ky, kx, out, inp in _inside_taps(g, kernel, groups):
-        dx[inp] += dy[out] @ kernel[ky, kx, :, out[3]].T  # (N, rows, cols, Fg) @ (Fg, Cg)
-        dkernel[ky, kx, :, out[3]] = np.tensordot(x[inp], dy[out], axes=([0, 1, 2], [0, 1, 2]))  # (Cg, Fg)
-    return dx, dkernel
-
-
 def conv2d_backward(dy, x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, groups=1):
     """Gradients of ``conv2d``, fast: the forward's matrices, run backwards.
 
@@ -585,9 +416,10 @@ def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True):
         with np.errstate(invalid="ignore"):
             dx, dkernel = _conv2d_backward_by_taps(dy, x, kernel, g, groups)
         return (dx if input_gradient else None), dkernel, _bias_gradient(dy, with_bias)
-    if _use_im2col(kernel, groups):
+    if use_im2col(kernel, groups):
         dbias = _bias_gradient(dy, with_bias)
-        dx, dkernel = _conv2d_backward_im2col(dy, x, kernel, g, input_gradient)
+        chunking = _image_chunks(g.n, g.out_h * g.out_w, kh * kw * cg * x.itemsize)
+        dx, dkernel = conv2d_backward_im2col(dy, x, kernel, g, input_gradient, chunking)
         if not np.isfinite(dkernel).all():  # maybe a 0 * Inf from the padding: redo exactly
             with np.errstate(invalid="ignore"):
                 dkernel = _conv2d_backward_by_taps(dy, x, kernel, g, groups)[1]
