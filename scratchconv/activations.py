@@ -25,6 +25,7 @@ when x < 0, y > 0 exactly when x > 0), which is also what TensorFlow's SeluGrad 
 ReluGrad test.
 """
 
+import numba
 import numpy as np
 
 from ._numba import kernel, prange
@@ -146,8 +147,7 @@ def _flat(a):
 
 
 def _chunks(size):
-    import numba
-
+    """Runs of blocks for _selu_float32_kernel: one per Numba thread, at least 4 blocks each."""
     return max(1, min(numba.get_num_threads(), size // (4 * _BLOCK)))
 
 

@@ -29,6 +29,7 @@ from ._numba import kernel as numba_kernel
 from ._numba import prange
 from ._conv2d_taps import _conv2d_backward_by_taps, _conv2d_by_taps
 from ._im2col import conv2d_backward_im2col, conv2d_im2col, use_im2col
+from .pointwise import bias_gradient
 
 
 _FORWARD = object()  # _prepare's dy when called from a forward function
@@ -305,12 +306,8 @@ def conv2d_backward_naive(dy, x, kernel, bias=None, *, strides=1, padding="valid
 
 
 def _bias_gradient(dy, with_bias):
-    """dbias = dy summed over (N, H_out, W_out), as 1^T dY: a BLAS matrix-vector product
-    (see pointwise._pointwise_backward). (F,) or None."""
-    if not with_bias:
-        return None
-    grads = dy.reshape(-1, dy.shape[3])  # (N*H_out*W_out, F), dy C-contiguous
-    return np.matmul(np.ones(grads.shape[0], dtype=grads.dtype), grads)
+    """dbias = dy (N, H_out, W_out, F), C-contiguous, summed over its pixels. (F,) or None."""
+    return bias_gradient(dy.reshape(-1, dy.shape[3])) if with_bias else None
 
 
 @numba_kernel
