@@ -59,6 +59,8 @@ POOL_CASES = [
     ((3, 5, 6, 1), (2, 3), (1, 2), "same"),  # non-square pool and strides
     ((1, 4, 4, 2), 4, 1, "same"),  # pool as large as the input
     ((2, 1, 1, 3), 2, None, "same"),  # 1x1 input, 'same'
+    ((2, 8, 7, 3), 2, 3, "valid"),  # strides > pool: cells no window reaches get 0
+    ((2, 8, 7, 3), (2, 1), (3, 2), "same"),
 ]
 
 

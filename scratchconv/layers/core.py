@@ -1,7 +1,7 @@
 """MaxPool2D, Flatten, Dense and Activation: the rest of the article's network, as Keras has them.
 
     layer        weights (get_weights() order)    forward                         backward
-    MaxPool2D    -                                y = max over each window         dy goes to the window's argmax
+    MaxPool2D    -                                y = max over each window         dy goes to the window's winner
     Flatten      -                                (N, H, W, C) -> (N, H*W*C)       reshape back
     Dense        kernel (D_in, U), bias (U,)      y = act(x @ kernel + bias)       dz = act'(dy); dx = dz @ kernel.T
     Activation   -                                y = act(x)                       dx = act'(dy)
@@ -40,23 +40,62 @@ def pool_geometry(size, pool, stride, padding):
 
 
 @kernel
-def max_pool2d_kernel(y, argmax, x, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left, lowest):
-    """y[n, i, j, c] = max of x[n, rows, cols, c] over the window; argmax = winning row * W + col.
+def max_pool2d_kernel(y, winner, x, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left, lowest):
+    """y[n, i, j, c] = max of x[n, rows, cols, c] over the window; winner = the winning cell's
+    place in its window, di * pool_w + dj.
 
-    y, argmax: (N, H_out, W_out, C);  x: (N, H, W, C);  lowest: the dtype's lowest finite value.
-    prange over n: each n writes only y[n], argmax[n].
+    y, winner: (N, H_out, W_out, C);  x: (N, H, W, C);  lowest: the dtype's lowest finite value.
+    prange over the output rows r = n*H_out + i; the channel loops are branch-free (selects),
+    so they vectorise.
     """
     n_batch, out_h, out_w, channels = y.shape
     h, w = x.shape[1], x.shape[2]
-    for n in prange(n_batch):
-        for i in range(out_h):
+    for r in prange(n_batch * out_h):
+        n = r // out_h
+        i = r - n * out_h
+        row0 = i * stride_h - pad_top
+        for j in range(out_w):
+            col0 = j * stride_w - pad_left
+            best, win = y[n, i, j], winner[n, i, j]  # (C,) views
+            first = (max(row0, 0) - row0) * pool_w + max(col0, 0) - col0  # the first cell inside x
+            for c in range(channels):
+                best[c] = lowest  # the gradient goes to `first` if nothing beats `lowest`
+                win[c] = first
+            for di in range(pool_h):
+                row = row0 + di
+                if row < 0 or row >= h:
+                    continue
+                for dj in range(pool_w):
+                    col = col0 + dj
+                    if col < 0 or col >= w:
+                        continue
+                    cell, pixel = di * pool_w + dj, x[n, row, col]
+                    for c in range(channels):
+                        larger = pixel[c] > best[c]  # strictly: the first maximum wins, NaN never does
+                        best[c] = pixel[c] if larger else best[c]
+                        win[c] = cell if larger else win[c]
+
+
+@kernel
+def max_pool2d_backward_kernel(dx, dy, winner, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left, overlap, zero):
+    """dx[n, row, col, c] (+)= dy[n, i, j, c] for the window cell (row, col) that won, 0 for the others.
+
+    dx: (N, H, W, C);  dy, winner: (N, H_out, W_out, C);  zero: 0 in dx's dtype.
+    Windows that do not overlap (stride >= pool) each write their own cells: prange over the
+    output rows, no division, no zero-filling pass (the caller zero-fills dx only where some
+    cell lies in no window). Overlapping windows add up (overlap=True, dx zero on entry):
+    prange over n, as image n's windows touch only dx[n].
+    """
+    n_batch, out_h, out_w, channels = dy.shape
+    h, w = dx.shape[1], dx.shape[2]
+    for r in prange(n_batch if overlap else n_batch * out_h):
+        n = r if overlap else r // out_h
+        first_i = 0 if overlap else r - n * out_h
+        for i in range(first_i, out_h if overlap else first_i + 1):
             row0 = i * stride_h - pad_top
             for j in range(out_w):
                 col0 = j * stride_w - pad_left
-                first = max(row0, 0) * w + max(col0, 0)  # the gradient's target if nothing beats `lowest`
-                for c in range(channels):
-                    y[n, i, j, c] = lowest
-                    argmax[n, i, j, c] = first
+                grad, win = dy[n, i, j], winner[n, i, j]  # (C,) views
                 for di in range(pool_h):
                     row = row0 + di
                     if row < 0 or row >= h:
@@ -65,35 +104,21 @@ def max_pool2d_kernel(y, argmax, x, pool_h, pool_w, stride_h, stride_w, pad_top,
                         col = col0 + dj
                         if col < 0 or col >= w:
                             continue
-                        for c in range(channels):
-                            v = x[n, row, col, c]
-                            if v > y[n, i, j, c]:  # strictly: the first maximum wins, NaN never does
-                                y[n, i, j, c] = v
-                                argmax[n, i, j, c] = row * w + col
-
-
-@kernel
-def max_pool2d_backward_kernel(dx, dy, argmax):
-    """dx[n, argmax // W, argmax % W, c] += dy[n, i, j, c] over every output (i, j).
-
-    dx: (N, H, W, C), zero on entry;  dy, argmax: (N, H_out, W_out, C).
-    prange over n: overlapping windows add into the same dx[n], which only this n writes.
-    """
-    n_batch, out_h, out_w, channels = dy.shape
-    w = dx.shape[2]
-    for n in prange(n_batch):
-        for i in range(out_h):
-            for j in range(out_w):
-                for c in range(channels):
-                    cell = argmax[n, i, j, c]
-                    dx[n, cell // w, cell % w, c] += dy[n, i, j, c]
+                        cell, target = di * pool_w + dj, dx[n, row, col]
+                        if overlap:
+                            for c in range(channels):
+                                target[c] += grad[c] if win[c] == cell else zero
+                        else:
+                            for c in range(channels):
+                                target[c] = grad[c] if win[c] == cell else zero
 
 
 def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
     """Max pooling of an NHWC batch, as ``tf.nn.max_pool2d``.
 
-    x: (N, H, W, C) -> (y, argmax), both (N, H_out, W_out, C); argmax holds row * W + col of
-    each window's winner (int64), which ``max_pool2d_backward`` needs.
+    x: (N, H, W, C) -> (y, winners): y (N, H_out, W_out, C) and what ``max_pool2d_backward``
+    needs: (winner, the window geometry), winner (N, H_out, W_out, C) int32 holding each
+    window's winning cell as di * pool_w + dj.
     """
     x = check_array(x, "x", 4)
     (ph, pw) = keras_pair(pool_size, "pool_size")
@@ -106,16 +131,26 @@ def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
         raise ValueError(f"max pooling a {h}x{w} input with pool_size {(ph, pw)} and padding='{padding}' "
                          f"leaves no output")
     y = np.empty((n, out_h, out_w, c), dtype=x.dtype)  # (N, H_out, W_out, C)
-    argmax = np.empty((n, out_h, out_w, c), dtype=np.int64)  # (N, H_out, W_out, C)
+    winner = np.empty((n, out_h, out_w, c), dtype=np.int32)  # (N, H_out, W_out, C)
     lowest = x.dtype.type(np.finfo(x.dtype).min)
-    max_pool2d_kernel(y, argmax, np.ascontiguousarray(x), ph, pw, sh, sw, top, left, lowest)
-    return y, argmax
+    max_pool2d_kernel(y, winner, np.ascontiguousarray(x), ph, pw, sh, sw, top, left, lowest)
+    return y, (winner, (ph, pw), (sh, sw), (top, left))
 
 
-def max_pool2d_backward(dy, argmax, input_shape):
-    """dx (input_shape) with each dy routed to its window's argmax (overlaps add up)."""
-    dx = np.zeros(input_shape, dtype=dy.dtype)  # (N, H, W, C)
-    max_pool2d_backward_kernel(dx, np.ascontiguousarray(dy), argmax)
+def _tiles(size, out, pool, stride, pad_before):
+    """True when the windows along this axis cover each input cell exactly once."""
+    return stride == pool and (out - 1) * stride - pad_before + pool >= size
+
+
+def max_pool2d_backward(dy, winners, input_shape):
+    """dx (input_shape) with each dy routed to its window's winner (overlaps add up)."""
+    winner, (ph, pw), (sh, sw), (top, left) = winners
+    n, h, w, c = input_shape
+    out_h, out_w = winner.shape[1:3]
+    overlap = sh < ph or sw < pw
+    tiled = _tiles(h, out_h, ph, sh, top) and _tiles(w, out_w, pw, sw, left)
+    dx = np.empty(input_shape, dtype=dy.dtype) if tiled else np.zeros(input_shape, dtype=dy.dtype)  # (N, H, W, C)
+    max_pool2d_backward_kernel(dx, np.ascontiguousarray(dy), winner, ph, pw, sh, sw, top, left, overlap, dy.dtype.type(0))
     return dx
 
 
@@ -160,20 +195,20 @@ class MaxPool2D(Layer):
         x = check_array(x, "x", 4).astype(self.dtype, copy=False)
         if self.data_format == "channels_first":
             x = x.transpose(0, 2, 3, 1)  # NCHW -> NHWC view
-        y, argmax = max_pool2d(x, self.pool_size, self.strides, self.padding)  # (N, H_out, W_out, C)
-        self._cache = (x.shape, argmax, y.shape)
+        y, winners = max_pool2d(x, self.pool_size, self.strides, self.padding)  # (N, H_out, W_out, C)
+        self._cache = (x.shape, winners, y.shape)
         return y if self.data_format == "channels_last" else np.ascontiguousarray(y.transpose(0, 3, 1, 2))
 
     def backward(self, dy):
         if self._cache is None:
             raise ValueError(f"layer {self.name!r}: call forward(x) before backward(dy)")
-        x_shape, argmax, y_shape = self._cache  # NHWC shapes
+        x_shape, winners, y_shape = self._cache  # NHWC shapes
         if self.data_format == "channels_first":
             dy = check_grad(dy, "dy", (y_shape[0], y_shape[3], *y_shape[1:3]), None).transpose(0, 2, 3, 1)
         else:
             dy = check_grad(dy, "dy", y_shape, None)
         dy = dy.astype(self.dtype, copy=False)  # (N, H_out, W_out, C)
-        dx = max_pool2d_backward(dy, argmax, x_shape)  # (N, H, W, C)
+        dx = max_pool2d_backward(dy, winners, x_shape)  # (N, H, W, C)
         return dx if self.data_format == "channels_last" else np.ascontiguousarray(dx.transpose(0, 3, 1, 2))
 
 
