@@ -28,7 +28,7 @@ ReluGrad test.
 import numba
 import numpy as np
 
-from ._numba import kernel, prange
+from ._numba import OPTIONS, kernel, prange
 
 # Keras's SELU constants (Klambauer et al., 2017).
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -73,39 +73,124 @@ _P3, _P4, _P5 = _F32(4.1665795894e-2), _F32(1.6666665459e-1), _F32(5.0000001201e
 _ZERO, _ONE, _HALF, _LOWEST = _F32(0), _F32(1), _F32(0.5), _F32(-87.0)  # e^-87 is still a normal float32
 _SCALE32, _SCALE_ALPHA32 = _F32(SELU_SCALE), _F32(SELU_SCALE * SELU_ALPHA)
 _BLOCK = 512  # values per inner pass: the two buffers stay in L1
+_SUM_ROWS = 256  # rows added up in the input's dtype before a float64 total takes them
+
+
+@numba.njit(inline="always", **OPTIONS)
+def _selu_float32_block(out, v, q, bits):
+    """out[t] = selu(v[t]) for the float32 values of v (at most _BLOCK of them): the two passes below.
+
+    Pass 1 writes q and the bits of 2^n for every value (both branch-free, so the loop
+    vectorises); pass 2 combines them: out = scale * max(v, 0) + scale*alpha * expm1(min(v, 0)),
+    which is selu(v) on both sides of 0 (the other term is exactly 0). NaN stays NaN; -Inf
+    gives -scale*alpha (w clamps to -87). q, bits: scratch buffers of _BLOCK values.
+    """
+    two_n = bits.view(np.float32)
+    for t in range(v.size):
+        w = v[t] if v[t] < _ZERO else _ZERO  # min(v, 0); NaN -> 0 here, restored below
+        w = w if w > _LOWEST else _LOWEST
+        n = np.int32(w * _LOG2E - _HALF)  # round(w / ln2): w <= 0, and int() truncates toward 0
+        nf = np.float32(n)
+        r = w - nf * _LN2_HI - nf * _LN2_LO
+        q[t] = (((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5) * r * r + r
+        bits[t] = (n + 127) << 23
+    for t in range(v.size):
+        positive = v[t] if v[t] > _ZERO else _ZERO
+        value = _SCALE32 * positive + _SCALE_ALPHA32 * (two_n[t] * q[t] + (two_n[t] - _ONE))
+        out[t] = value if v[t] == v[t] else v[t]
 
 
 @kernel
 def _selu_float32_kernel(y, x, n_chunks):
-    """y = selu(x) on flat float32 arrays; prange over n_chunks runs of _BLOCK-value blocks.
-
-    Per block, pass 1 writes q and the bits of 2^n for every value (both branch-free, so the
-    loop vectorises); pass 2 combines them: y = scale * max(x, 0) + scale*alpha * expm1(min(x, 0)),
-    which is selu(x) on both sides of 0 (the other term is exactly 0). NaN stays NaN; -Inf
-    gives -scale*alpha (w clamps to -87).
-    """
+    """y = selu(x) on flat float32 arrays; prange over n_chunks runs of _BLOCK-value blocks."""
     size = x.size
     n_blocks = (size + _BLOCK - 1) // _BLOCK
     for chunk in prange(n_chunks):
         q = np.empty(_BLOCK, dtype=np.float32)  # e^r - 1
         bits = np.empty(_BLOCK, dtype=np.int32)  # 2^n as float32 bits
-        two_n = bits.view(np.float32)
         for block in range(chunk * n_blocks // n_chunks, (chunk + 1) * n_blocks // n_chunks):
             start = block * _BLOCK
-            xb, yb = x[start : start + _BLOCK], y[start : start + _BLOCK]
-            for t in range(xb.size):
-                w = xb[t] if xb[t] < _ZERO else _ZERO  # min(x, 0); NaN -> 0 here, restored below
-                w = w if w > _LOWEST else _LOWEST
-                n = np.int32(w * _LOG2E - _HALF)  # round(w / ln2): w <= 0, and int() truncates toward 0
-                nf = np.float32(n)
-                r = w - nf * _LN2_HI - nf * _LN2_LO
-                q[t] = (((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5) * r * r + r
-                bits[t] = (n + 127) << 23
-            for t in range(xb.size):
-                v = xb[t]
-                positive = v if v > _ZERO else _ZERO
-                out = _SCALE32 * positive + _SCALE_ALPHA32 * (two_n[t] * q[t] + (two_n[t] - _ONE))
-                yb[t] = out if v == v else v
+            _selu_float32_block(y[start : start + _BLOCK], x[start : start + _BLOCK], q, bits)
+
+
+@kernel
+def _bias_selu_float32_kernel(y, z, bias, n_chunks):
+    """y = selu(z + bias) for flat float32 z, y (P*F values, y may be z) and bias (F,): prange over
+    n_chunks runs of blocks of whole rows, each block's z + bias first written to an L1 buffer.
+
+    The bias is tiled once per run into a block-sized buffer, so that adding it is a flat,
+    vectorised loop (indexing z as (P, F) rows of F = 32 values measured 0.58 ms at 28x28x32,
+    batch 32; this 0.40 ms, as fast as selu alone).
+    """
+    filters = bias.size
+    width = max(1, _BLOCK // filters) * filters  # values per block: whole rows
+    n_blocks = (z.size + width - 1) // width
+    for chunk in prange(n_chunks):
+        tiled = np.empty(width, dtype=np.float32)
+        for t in range(width):
+            tiled[t] = bias[t % filters]
+        v = np.empty(width, dtype=np.float32)  # z + bias
+        q = np.empty(width, dtype=np.float32)
+        bits = np.empty(width, dtype=np.int32)
+        for block in range(chunk * n_blocks // n_chunks, (chunk + 1) * n_blocks // n_chunks):
+            start = block * width
+            m = min(width, z.size - start)
+            zb = z[start : start + m]
+            for t in range(m):
+                v[t] = zb[t] + tiled[t]
+            _selu_float32_block(y[start : start + m], v[:m], q, bits)
+
+
+@kernel
+def _bias_selu_kernel(y, z, bias, scale, scale_alpha):
+    """y = selu(z + bias) for z, y (P, F) float64 (y may be z), bias (F,), with NumPy's expm1."""
+    pixels, filters = z.shape
+    for p in prange(pixels):
+        for f in range(filters):
+            v = z[p, f] + bias[f]
+            y[p, f] = scale * v if v > 0 else scale_alpha * np.expm1(v)
+
+
+@kernel
+def _bias_relu_kernel(y, z, bias, zero):
+    """y = max(z + bias, 0) for z, y (P, F) (y may be z), bias (F,); NaN stays NaN."""
+    pixels, filters = z.shape
+    for p in prange(pixels):
+        for f in range(filters):
+            v = z[p, f] + bias[f]
+            y[p, f] = zero if v < zero else v
+
+
+@kernel
+def _backward_bias_kernel(dz, sums, dy, y, selu, scale, scale_alpha, zero):
+    """dz = dy * act'(y) for dz, dy, y (P, F), and sums[k] (n_chunks, F) float64 = the column sums
+    of dz over the k-th run of rows (dbias = sums summed over k). selu: True for selu, False for
+    relu (act' from y, as in _selu_backward_kernel and _relu_backward_kernel).
+
+    Each run adds up _SUM_ROWS rows at a time in dz's dtype (registers: the loop vectorises),
+    then adds that partial sum to its float64 total: float64 all the way measured 3.7x slower
+    (28x28x32, batch 32: 1.06 against 0.29 ms, as fast as the activation's backward alone).
+    """
+    pixels, filters = dy.shape
+    n_chunks = sums.shape[0]
+    for chunk in prange(n_chunks):
+        total = sums[chunk]
+        for f in range(filters):
+            total[f] = 0.0
+        partial = np.zeros_like(dy[0])  # (F,), dz's dtype
+        first, last = chunk * pixels // n_chunks, (chunk + 1) * pixels // n_chunks
+        for start in range(first, last, _SUM_ROWS):
+            for p in range(start, min(start + _SUM_ROWS, last)):
+                for f in range(filters):
+                    if selu:
+                        g = dy[p, f] * (y[p, f] + scale_alpha if y[p, f] < zero else scale)
+                    else:
+                        g = dy[p, f] if y[p, f] > zero else zero
+                    dz[p, f] = g
+                    partial[f] += g
+            for f in range(filters):
+                total[f] += partial[f]
+                partial[f] = zero
 
 
 @kernel
@@ -208,6 +293,47 @@ def softmax_forward(x):
 def softmax_backward(dy, x, y):
     # dx_i = y_i * (dy_i - sum_j dy_j * y_j)
     return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
+
+
+# --------------------------------------------------------------------------- bias and activation in one pass
+
+WITH_BIAS = ("relu", "selu")  # the activations forward_with_bias and backward_with_bias take
+
+
+def forward_with_bias(z, bias, name):
+    """y = activation(z + bias) in one pass, for z (..., F) C-contiguous and bias (F,); y overwrites z.
+
+    What a layer does after its kernel: adding the bias in a separate pass, then activating,
+    reads and writes the output twice (at 28x28x32, batch 32: 0.3-0.4 ms for the bias alone).
+    z must be a fresh array nobody else holds (the layer's kernel output); name in WITH_BIAS.
+    """
+    z = np.ascontiguousarray(z)
+    y = z.reshape(-1, z.shape[-1])  # (P, F), a view
+    if not _fast(z, bias):
+        y[...] = ACTIVATIONS[name][0](y + bias)
+    elif name == "relu":
+        _bias_relu_kernel(y, y, bias, z.dtype.type(0))
+    elif z.dtype == np.float32:
+        _bias_selu_float32_kernel(y.reshape(-1), y.reshape(-1), bias, _chunks(z.size))
+    else:
+        _bias_selu_kernel(y, y, bias, z.dtype.type(SELU_SCALE), z.dtype.type(SELU_SCALE * SELU_ALPHA))
+    return z
+
+
+def backward_with_bias(dy, y, name):
+    """(dz, dbias): dz = dy * activation'(y) and dbias = dz summed over every axis but the last, in
+    one pass (the column sums in float64, one run of rows per thread); name in WITH_BIAS."""
+    if not _fast(dy, y):
+        dz = ACTIVATIONS[name][1](dy, None, y)
+        return dz, dz.reshape(-1, dz.shape[-1]).sum(axis=0)
+    filters = dy.shape[-1]
+    dz = np.empty(dy.shape, dtype=dy.dtype)
+    sums = np.empty((max(1, min(numba.get_num_threads(), dy.size // (4 * _BLOCK))), filters), np.float64)
+    one = dy.dtype.type(1)
+    _backward_bias_kernel(dz.reshape(-1, filters), sums, _flat(dy).reshape(-1, filters),
+                          _flat(y).reshape(-1, filters), name == "selu", one * SELU_SCALE,
+                          one * (SELU_SCALE * SELU_ALPHA), one * 0)
+    return dz, sums.sum(axis=0).astype(dy.dtype)
 
 
 ACTIVATIONS = {

@@ -129,3 +129,64 @@ def test_activations_run_without_jit(tmp_path):
             dx = backward(np.ones_like(x), x, y)
         np.testing.assert_array_equal(out[f"{name}_0"], y)
         np.testing.assert_array_equal(out[f"{name}_1"], dx)
+
+
+@pytest.mark.parametrize("name", ["relu", "selu"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(32, 28, 28, 32), (3, 5, 7, 3), (0, 4, 4, 8), (7, 128)])
+def test_bias_with_activation_equals_the_two_steps(name, dtype, shape):
+    # forward_with_bias = activation(z + bias) and backward_with_bias = (activation'(dy), its column
+    # sums), checked against the separate functions and a float64 sum; values from e^x's whole range
+    rng = np.random.default_rng(6)
+    z = (rng.standard_normal(shape) * 4).astype(dtype)
+    z.reshape(-1)[: min(z.size, VALUES.size)] = VALUES.ravel()[: z.size]
+    bias = rng.standard_normal(shape[-1]).astype(dtype)
+    forward, backward = activations.get(name)
+    with np.errstate(all="ignore"):
+        expected = forward(z + bias)
+        y = activations.forward_with_bias(z.copy(), bias, name)
+    np.testing.assert_array_equal(y, expected)
+    dy = rng.standard_normal(shape).astype(dtype)
+    with np.errstate(all="ignore"):
+        dz_expected = backward(dy, None, expected)
+        dz, dbias = activations.backward_with_bias(dy, expected, name)
+    np.testing.assert_array_equal(dz, dz_expected)
+    assert dbias.dtype == dtype and dbias.shape == (shape[-1],)
+    exact = dz_expected.astype(np.float64).reshape(-1, shape[-1]).sum(axis=0)
+    scale = np.abs(dz_expected.astype(np.float64)).reshape(-1, shape[-1]).sum(axis=0) + 1e-300
+    # a float32 sum of n terms: error <= ~n*eps*sum|terms| in the worst case; blocks of 256 rows
+    # then float64 keep it near 256*eps
+    tol = 300 * np.finfo(dtype).eps
+    assert np.all(np.abs(dbias - exact) <= tol * scale)
+
+
+def test_bias_with_activation_runs_without_jit(tmp_path):
+    """The fused bias + activation kernels run as plain Python with NUMBA_DISABLE_JIT=1, same results."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    rng = np.random.default_rng(7)
+    z = (rng.standard_normal((2, 3, 5, 6)) * 3).astype(np.float32)
+    bias, dy = rng.standard_normal(6).astype(np.float32), rng.standard_normal(z.shape).astype(np.float32)
+    np.savez(tmp_path / "in.npz", z=z, bias=bias, dy=dy)
+    child = ("import numpy as np, numba; assert numba.config.DISABLE_JIT\n"
+             "from scratchconv import activations as a\n"
+             "d = np.load('in.npz'); out = {}\n"
+             "for n in ('relu', 'selu'):\n"
+             "    y = a.forward_with_bias(d['z'].copy(), d['bias'], n)\n"
+             "    out[n + '_y'] = y; out[n + '_dz'], out[n + '_db'] = a.backward_with_bias(d['dy'], y, n)\n"
+             "np.savez('out.npz', **out)\n")
+    repo = Path(activations.__file__).resolve().parents[1]
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", PYTHONPATH=str(repo))
+    done = subprocess.run([sys.executable, "-c", child], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = np.load(tmp_path / "out.npz")
+    for name in ("relu", "selu"):
+        y = activations.forward_with_bias(z.copy(), bias, name)
+        dz, dbias = activations.backward_with_bias(dy, y, name)
+        np.testing.assert_array_equal(out[f"{name}_y"], y)
+        np.testing.assert_array_equal(out[f"{name}_dz"], dz)
+        np.testing.assert_allclose(out[f"{name}_db"], dbias, rtol=1e-6, atol=1e-6)

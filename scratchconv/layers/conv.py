@@ -14,6 +14,11 @@ Keras's shapes and order, and runs the fast kernels::
 forward:  z = kernel(x) + bias;  y = activation(z)
 backward: dz = activation'(dy);  (dx, dweights..., dbias) = kernel_backward(dz)
 
+With a bias and a relu or selu activation in 'channels_last', the bias goes in with the
+activation, in one pass over the kernel's output (``activations.forward_with_bias``), and
+dbias comes out of the activation's backward pass (``activations.backward_with_bias``):
+two passes over a 28x28x32 batch fewer per layer and step.
+
 The kernels work in NHWC. With ``data_format='channels_first'`` the layer
 transposes NCHW -> NHWC before the kernel and back after it; the activation is
 applied in the user's layout, as Keras does (this matters only for softmax, which
@@ -115,13 +120,13 @@ class _Conv(Layer):
         """[(name, shape, initializer name)] in Keras's get_weights() order."""
         raise NotImplementedError
 
-    def kernel_forward(self, x):
-        """(N, H, W, C) -> (N, H_out, W_out, C_out), bias included."""
+    def kernel_forward(self, x, bias):
+        """(N, H, W, C) -> (N, H_out, W_out, C_out), plus bias (C_out,) unless it is None."""
         raise NotImplementedError
 
-    def kernel_backward(self, dz, x, input_gradient=True):
-        """-> (dx, dweight..., dbias or None), in the weights' order; with input_gradient=False
-        a kernel that can skip dx returns None for it."""
+    def kernel_backward(self, dz, x, bias, input_gradient=True):
+        """-> (dx, dweight..., dbias or None when bias is None), in the weights' order; with
+        input_gradient=False a kernel that can skip dx returns None for it."""
         raise NotImplementedError
 
     # --- shapes ------------------------------------------------------------------------
@@ -208,7 +213,11 @@ class _Conv(Layer):
         """
         x = self._input(x)
         x_nhwc = self._to_nhwc(x)  # (N, H, W, C)
-        z = self._from_nhwc(self.kernel_forward(x_nhwc))  # user's layout, before the activation
+        if self._bias_with_activation():
+            y = activations.forward_with_bias(self.kernel_forward(x_nhwc, None), self._bias(), self.activation)
+            self._cache = (x_nhwc, None, y)  # relu's and selu's backward read only y
+            return y
+        z = self._from_nhwc(self.kernel_forward(x_nhwc, self._bias()))  # user's layout, before the activation
         y = self._activation_forward(z)  # same shape as z
         self._cache = (x_nhwc, z, y)
         return y
@@ -225,8 +234,13 @@ class _Conv(Layer):
             raise ValueError(f"layer {self.name!r}: call forward(x) before backward(dy)")
         x_nhwc, z, y = self._cache
         dy = check_grad(dy, "dy", y.shape, None).astype(self.dtype, copy=False)
-        dz = self._activation_backward(dy, z, y)  # same shape as y
-        dx, *grads = self.kernel_backward(self._to_nhwc(dz), x_nhwc, input_gradient)  # dx (N, H, W, C)
+        if z is None:  # the forward added the bias with the activation
+            dz, dbias = activations.backward_with_bias(dy, y, self.activation)  # (N, H_out, W_out, C_out), (C_out,)
+            dx, *grads = self.kernel_backward(dz, x_nhwc, None, input_gradient)
+            grads[-1] = dbias
+        else:
+            dz = self._activation_backward(dy, z, y)  # same shape as y
+            dx, *grads = self.kernel_backward(self._to_nhwc(dz), x_nhwc, self._bias(), input_gradient)
         if grads[-1] is None:  # no bias
             grads = grads[:-1]
         for live, new in zip(self.gradients, grads):
@@ -235,6 +249,10 @@ class _Conv(Layer):
 
     def _bias(self):
         return self.weights[-1] if self.use_bias else None
+
+    def _bias_with_activation(self):
+        """True when forward adds the bias together with the activation (see the module docstring)."""
+        return self.use_bias and self.activation in activations.WITH_BIAS and self.data_format == "channels_last"
 
     def _window(self):
         return dict(strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate)
@@ -279,14 +297,14 @@ class Conv2D(_Conv):
         bias = ("bias", (self.filters,), self.bias_initializer)
         return [kernel, bias] if self.use_bias else [kernel]
 
-    def kernel_forward(self, x):
-        return conv2d(x, self.weights[0], self._bias(), groups=self.groups, **self._window())  # (N, H_out, W_out, F)
+    def kernel_forward(self, x, bias):
+        return conv2d(x, self.weights[0], bias, groups=self.groups, **self._window())  # (N, H_out, W_out, F)
 
-    def kernel_backward(self, dz, x, input_gradient=True):
+    def kernel_backward(self, dz, x, bias, input_gradient=True):
         if input_gradient:
-            return conv2d_backward(dz, x, self.weights[0], self._bias(), groups=self.groups, **self._window())
+            return conv2d_backward(dz, x, self.weights[0], bias, groups=self.groups, **self._window())
         window = self._window()
-        x, kernel, bias, dz, g, groups = _prepare(x, self.weights[0], self._bias(), window["strides"],
+        x, kernel, bias, dz, g, groups = _prepare(x, self.weights[0], bias, window["strides"],
                                                   window["padding"], window["dilation_rate"], self.groups, dz)
         return _conv2d_backward(dz, x, kernel, bias is not None, g, groups, input_gradient=False)
 
@@ -305,17 +323,17 @@ class PointwiseConv2D(Conv2D):
                          kernel_initializer, bias_initializer, seed=seed, name=name, dtype=dtype,
                          input_shape=input_shape)
 
-    def kernel_forward(self, x):
+    def kernel_forward(self, x, bias):
         if self.groups > 1:
-            return super().kernel_forward(x)
+            return super().kernel_forward(x, bias)
         sh, sw = self.strides
-        return pointwise_conv2d(x[:, ::sh, ::sw, :], self.weights[0], self._bias())  # (N, H_out, W_out, F)
+        return pointwise_conv2d(x[:, ::sh, ::sw, :], self.weights[0], bias)  # (N, H_out, W_out, F)
 
-    def kernel_backward(self, dz, x, input_gradient=True):
+    def kernel_backward(self, dz, x, bias, input_gradient=True):
         if self.groups > 1:
-            return super().kernel_backward(dz, x, input_gradient)
+            return super().kernel_backward(dz, x, bias, input_gradient)
         sh, sw = self.strides
-        dx_kept, dkernel, dbias = pointwise_conv2d_backward(dz, x[:, ::sh, ::sw, :], self.weights[0], self._bias())
+        dx_kept, dkernel, dbias = pointwise_conv2d_backward(dz, x[:, ::sh, ::sw, :], self.weights[0], bias)
         dx = np.zeros(x.shape, dtype=x.dtype)  # (N, H, W, C): the skipped pixels get no gradient
         dx[:, ::sh, ::sw, :] = dx_kept  # (N, H_out, W_out, C)
         return dx, dkernel, dbias
@@ -346,11 +364,11 @@ class DepthwiseConv2D(_Conv):
         bias = ("bias", (channels * m,), self.bias_initializer)
         return [kernel, bias] if self.use_bias else [kernel]
 
-    def kernel_forward(self, x):
-        return depthwise_conv2d(x, self.weights[0], self._bias(), **self._window())  # (N, H_out, W_out, C*M)
+    def kernel_forward(self, x, bias):
+        return depthwise_conv2d(x, self.weights[0], bias, **self._window())  # (N, H_out, W_out, C*M)
 
-    def kernel_backward(self, dz, x, input_gradient=True):
-        return depthwise_conv2d_backward(dz, x, self.weights[0], self._bias(), **self._window())
+    def kernel_backward(self, dz, x, bias, input_gradient=True):
+        return depthwise_conv2d_backward(dz, x, self.weights[0], bias, **self._window())
 
 
 class SeparableConv2D(_Conv):
@@ -386,15 +404,15 @@ class SeparableConv2D(_Conv):
             shapes.append(("bias", (self.filters,), self.bias_initializer))
         return shapes
 
-    def kernel_forward(self, x):
+    def kernel_forward(self, x, bias):
         """separable_conv2d, keeping the depthwise output for the backward pass (which would
         otherwise recompute it)."""
         depthwise, pointwise = self.weights[:2]
-        y, self._depthwise_output = separable_conv2d(x, depthwise, pointwise, self._bias(),
+        y, self._depthwise_output = separable_conv2d(x, depthwise, pointwise, bias,
                                                      return_depthwise_output=True, **self._window())
         return y  # (N, H_out, W_out, F)
 
-    def kernel_backward(self, dz, x, input_gradient=True):
+    def kernel_backward(self, dz, x, bias, input_gradient=True):
         depthwise, pointwise = self.weights[:2]
-        return separable_conv2d_backward(dz, x, depthwise, pointwise, self._bias(),
+        return separable_conv2d_backward(dz, x, depthwise, pointwise, bias,
                                          depthwise_output=self._depthwise_output, **self._window())
