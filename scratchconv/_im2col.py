@@ -8,6 +8,13 @@ sends such layers here (groups == 1)::
     cols (M, kh*kw*C_in) @ K (kh*kw*C_in, F) = y (M, F),    M = N*H_out*W_out
     backward: dK = cols^T @ dy,  dcols = dy @ K^T, folded back onto dx
 
+With one input channel the windows are stored transposed, cols^T (kh*kw, M): one row per
+kernel tap, each output row's stretch of it a contiguous run of one input row (vector copies,
+where cols has 9 scattered values per window), and BLAS then reads cols^T untransposed for dK.
+Measured at 28x28x1 -> 32, 3x3 'same', batch 32 (2 threads, median of 3x40): forward 0.94 ->
+0.50 ms, backward without dx 1.24 -> 0.80 ms. With 3 channels the transposed layout was slower
+(forward 1.23 -> 1.42 ms), so only C_in = 1 takes it.
+
 Padding zeros are multiplied here; ``standard.py`` sends non-finite kernels elsewhere first.
 """
 
@@ -76,6 +83,61 @@ def _fold(dx, dcols, kh, kw, sh, sw, dh, dw, pad_top, pad_left, out_h, out_w):
                                 dx[n, i, j, c] += dcols[row, first + c]
 
 
+@numba_kernel
+def _unfold_t(cols_t, x, kh, kw, sh, sw, dh, dw, pad_top, pad_left, out_h, out_w):
+    """``_unfold`` transposed: cols_t (kh*kw*C_in, N*H_out*W_out), one row per kernel tap::
+
+        cols_t[(ky*kw + kx)*C_in + c, (n*H_out + oy)*W_out + ox] = xp[n, oy*sh + ky*dh, ox*sw + kx*dw, c]
+
+    prange over r = n*H_out + oy. Per tap, the output columns ox in [lo, hi) read inside x
+    (ox*sw + kx*dw - pad_left in [0, W)); the ones outside, and whole rows outside x, get 0.
+    """
+    n_images, h, w, c_in = x.shape
+    for r in prange(n_images * out_h):
+        n = r // out_h
+        oy = r - n * out_h
+        first = r * out_w  # this output row's first column in cols_t
+        for ky in range(kh):
+            i = oy * sh + ky * dh - pad_top  # row in x
+            for kx in range(kw):
+                offset = kx * dw - pad_left  # column in x = ox*sw + offset
+                lo = min(out_w, max(0, (sw - 1 - offset) // sw))  # first ox with ox*sw + offset >= 0
+                hi = max(lo, min(out_w, (w - offset + sw - 1) // sw))  # first ox with ox*sw + offset >= W
+                for c in range(c_in):
+                    row = cols_t[(ky * kw + kx) * c_in + c, first : first + out_w]
+                    if i < 0 or i >= h:
+                        lo = hi = out_w
+                    for ox in range(lo):
+                        row[ox] = 0.0
+                    for ox in range(lo, hi):
+                        row[ox] = x[n, i, ox * sw + offset, c]
+                    for ox in range(hi, out_w):
+                        row[ox] = 0.0
+
+
+@numba_kernel
+def _fold_t(dx, dcols_t, kh, kw, sh, sw, dh, dw, pad_top, pad_left, out_h, out_w):
+    """The adjoint of ``_unfold_t``: dx (N, H, W, C_in) written from dcols_t (kh*kw*C_in, M) = K @ dy^T,
+    each window's value added back onto its pixel. prange over the images (no races)."""
+    n_images, h, w, c_in = dx.shape
+    for n in prange(n_images):
+        dx[n] = 0.0
+        for oy in range(out_h):
+            first = (n * out_h + oy) * out_w
+            for ky in range(kh):
+                i = oy * sh + ky * dh - pad_top
+                if i < 0 or i >= h:
+                    continue
+                for kx in range(kw):
+                    offset = kx * dw - pad_left
+                    lo = min(out_w, max(0, (sw - 1 - offset) // sw))
+                    hi = max(lo, min(out_w, (w - offset + sw - 1) // sw))
+                    for c in range(c_in):
+                        row = dcols_t[(ky * kw + kx) * c_in + c, first : first + out_w]
+                        for ox in range(lo, hi):
+                            dx[n, i, ox * sw + offset, c] += row[ox]
+
+
 def use_im2col(kernel, groups):
     """Full im2col when its matrix is narrower than the row method's product: kh*kw*Cg < kw*Fg.
 
@@ -98,13 +160,21 @@ def conv2d_im2col(x, kernel, bias, g, chunking):
     k2 = np.ascontiguousarray(kernel).reshape(kh * kw * c_in, filters)  # (kh*kw*C_in, F)
     y = np.empty((g.n, g.out_h, g.out_w, filters), dtype=x.dtype)  # (N, H_out, W_out, F)
     chunks, max_rows = chunking
-    cols = np.empty((max_rows, k2.shape[0]), dtype=x.dtype)  # (M, kh*kw*C_in), reused per chunk
+    depth = k2.shape[0]
+    buffer = np.empty(max_rows * depth, dtype=x.dtype)  # cols or cols^T, reused per chunk
+    window = (kh, kw, g.sh, g.sw, g.dh, g.dw, g.pad_top, g.pad_left, g.out_h, g.out_w)
     for images in chunks:
         m = (images.stop - images.start) * g.out_h * g.out_w
-        _unfold(cols[:m], x[images], kh, kw, g.sh, g.sw, g.dh, g.dw, g.pad_top, g.pad_left, g.out_h, g.out_w)
         out = y[images].reshape(m, filters)  # (m, F), a view: y's chunk is contiguous
+        if c_in == 1:
+            cols_t = buffer[: depth * m].reshape(depth, m)  # (kh*kw, m)
+            _unfold_t(cols_t, x[images], *window)
+            cols = cols_t.T  # (m, kh*kw), a view
+        else:
+            cols = buffer[: m * depth].reshape(m, depth)  # (m, kh*kw*C_in)
+            _unfold(cols, x[images], *window)
         with np.errstate(invalid="ignore"):
-            np.matmul(cols[:m], k2, out=out)
+            np.matmul(cols, k2, out=out)
         if bias is not None:
             _add_bias(out, bias)
     return y
@@ -118,16 +188,29 @@ def conv2d_backward_im2col(dy, x, kernel, g, input_gradient, chunking):
     product = np.empty(k2.shape, dtype=x.dtype)
     dx = np.empty(x.shape, dtype=x.dtype) if input_gradient else None  # (N, H, W, C_in)
     chunks, max_rows = chunking
-    cols = np.empty((max_rows, k2.shape[0]), dtype=x.dtype)  # (M, kh*kw*C_in), then dcols
+    depth = k2.shape[0]
+    buffer = np.empty(max_rows * depth, dtype=x.dtype)  # cols or cols^T, then dcols, reused per chunk
+    window = (kh, kw, g.sh, g.sw, g.dh, g.dw, g.pad_top, g.pad_left, g.out_h, g.out_w)
     for images in chunks:
         m = (images.stop - images.start) * g.out_h * g.out_w
-        _unfold(cols[:m], x[images], kh, kw, g.sh, g.sw, g.dh, g.dw, g.pad_top, g.pad_left, g.out_h, g.out_w)
         grads = dy[images].reshape(m, filters)  # (m, F)
+        if c_in == 1:
+            cols_t = buffer[: depth * m].reshape(depth, m)  # (kh*kw, m)
+            _unfold_t(cols_t, x[images], *window)
+        else:
+            cols = buffer[: m * depth].reshape(m, depth)  # (m, kh*kw*C_in)
+            _unfold(cols, x[images], *window)
+            cols_t = cols.T  # a view
         with np.errstate(invalid="ignore"):  # a 0 * Inf here is redone by the caller
-            np.matmul(cols[:m].T, grads, out=product)  # (kh*kw*C_in, F)
+            np.matmul(cols_t, grads, out=product)  # (kh*kw*C_in, F)
             dk2 += product
-            if input_gradient:
-                np.matmul(grads, k2.T, out=cols[:m])  # dcols (m, kh*kw*C_in)
+            if input_gradient and c_in == 1:
+                np.matmul(k2, grads.T, out=cols_t)  # dcols^T (kh*kw, m), into the same buffer
+            elif input_gradient:
+                np.matmul(grads, k2.T, out=cols)  # dcols (m, kh*kw*C_in)
         if input_gradient:
-            _fold(dx[images], cols[:m], kh, kw, g.sh, g.sw, g.dh, g.dw, g.pad_top, g.pad_left, g.out_h, g.out_w)
+            if c_in == 1:
+                _fold_t(dx[images], cols_t, *window)
+            else:
+                _fold(dx[images], cols, *window)
     return dx, dk2.reshape(kernel.shape)

@@ -25,10 +25,13 @@ REPO = Path(scratchconv.__file__).resolve().parents[1]
 
 # Small, because plain Python runs the kernels' loops one element at a time. Together they
 # cover every kind, both dtypes, bias on/off, strides, dilation, both paddings, groups and
-# depth multipliers, unequal strides and strides with dilation.
+# depth multipliers, unequal strides and strides with dilation, and conv2d's im2col path.
 CASES = [
     ("conv2d", np.float32, dict(kernel_hw=(3, 2), out=4, groups=2, padding="same", strides=(2, 1))),
     ("conv2d", np.float64, dict(kernel_hw=(2, 2), out=3, dilation_rate=(2, 1), strides=(1, 2), bias=False)),
+    # few input channels for the filters: the full im2col, transposed (1 channel) and not (2)
+    ("conv2d", np.float32, dict(kernel_hw=(3, 3), out=8, padding="same", strides=(1, 2), channels=1)),
+    ("conv2d", np.float64, dict(kernel_hw=(2, 3), out=8, dilation_rate=(2, 1), channels=2)),
     ("depthwise", np.float32, dict(kernel_hw=(3, 3), multiplier=2, padding="same", strides=(2, 2))),
     ("depthwise", np.float64, dict(kernel_hw=(3, 2), multiplier=1, dilation_rate=(1, 2), strides=(2, 1), bias=False)),
     ("pointwise", np.float32, dict(out=3)),
@@ -75,7 +78,9 @@ CHILD = textwrap.dedent(
 
 
 def test_kernels_without_jit_equal_jitted_and_naive(tmp_path):
-    cases = [make_case(kind, dtype, 2, 5, 4, 2, seed=30 + i, **params) for i, (kind, dtype, params) in enumerate(CASES)]
+    cases = [make_case(kind, dtype, 2, 5, 4, params.get("channels", 2), seed=30 + i,
+                       **{k: v for k, v in params.items() if k != "channels"})
+             for i, (kind, dtype, params) in enumerate(CASES)]
     arrays, meta = {}, []
     for i, case in enumerate(cases):
         arrays[f"{i}_x"] = case.x

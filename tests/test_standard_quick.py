@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from scratchconv import standard
+from scratchconv._args import as_pair, conv_geometry
 from scratchconv.standard import conv2d, conv2d_backward, conv2d_backward_naive, conv2d_naive
 
 FORWARDS = [conv2d_naive, conv2d]
@@ -100,6 +101,36 @@ def test_naive_equals_fast(monkeypatch, tiny_chunks):
             for fast, slow in zip(conv2d_backward(dy, x, kernel, bias, **config), conv2d_backward_naive(dy, x, kernel, bias, **config)):
                 assert fast.dtype == dtype and fast.shape == slow.shape
                 np.testing.assert_allclose(fast, slow, rtol=0, atol=rtol * max(1.0, np.abs(slow).max()))
+
+
+@pytest.mark.parametrize("tiny_chunks", [False, True])
+@pytest.mark.parametrize("channels", [1, 2])  # 1: the transposed cols^T layout; 2: cols
+def test_naive_equals_fast_on_the_im2col_path(monkeypatch, tiny_chunks, channels):
+    # Few input channels for many filters (kh*kw*C < kw*F) take the full im2col; windows that
+    # stick out on every side, strides that skip columns, dilation, 'valid' remainders.
+    if tiny_chunks:
+        monkeypatch.setattr(standard, "CHUNK_BYTES", 1)
+        monkeypatch.setattr(standard, "CHUNK_MIN_ROWS", 1)
+    rng = np.random.default_rng(3)
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        for size, strides, dilation, padding in [((3, 3), 1, 1, "same"), ((3, 3), (2, 3), 1, "same"),
+                                                 ((2, 4), 1, (2, 1), "valid"), ((5, 5), 2, 1, "same"),
+                                                 ((1, 3), (1, 2), 1, "valid"), ((4, 4), 3, 1, "same")]:
+            x = rng.standard_normal((3, 9, 7, channels)).astype(dtype)
+            kernel = rng.standard_normal((*size, channels, 16)).astype(dtype)
+            assert standard.use_im2col(kernel, 1)
+            bias = rng.standard_normal(16).astype(dtype)
+            config = dict(strides=strides, padding=padding, dilation_rate=dilation)
+            y = conv2d(x, kernel, bias, **config)
+            np.testing.assert_allclose(y, conv2d_naive(x, kernel, bias, **config), rtol=0, atol=tol * 10)
+            dy = rng.standard_normal(y.shape).astype(dtype)
+            slow = conv2d_backward_naive(dy, x, kernel, bias, **config)
+            for fast, expected in zip(conv2d_backward(dy, x, kernel, bias, **config), slow):
+                np.testing.assert_allclose(fast, expected, rtol=0, atol=tol * max(1.0, np.abs(expected).max()))
+            g = conv_geometry(x.shape, size, as_pair(strides, "strides"), padding, as_pair(dilation, "dilation_rate"))
+            dx, dkernel, _ = standard._conv2d_backward(dy, x, kernel, False, g, 1, input_gradient=False)
+            assert dx is None
+            np.testing.assert_allclose(dkernel, slow[1], rtol=0, atol=tol * max(1.0, np.abs(slow[1]).max()))
 
 
 @pytest.mark.parametrize("function", FORWARDS + BACKWARDS)
