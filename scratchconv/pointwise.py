@@ -154,9 +154,33 @@ def _pointwise_backward(dy, x, kernel, with_bias):
     grads = np.ascontiguousarray(dy).reshape(-1, filters)  # (P, F)
     w = kernel.reshape(c_in, filters)  # (C_in, F)
     dx = np.matmul(grads, w.T)  # (P, C_in)
-    dw = np.matmul(pixels.T, grads)  # (C_in, F); BLAS reads the transpose in place, no copy
+    dw = weight_gradient(pixels, grads, n_batch)  # (C_in, F)
     dbias = bias_gradient(grads) if with_bias else None  # (F,)
     return dx.reshape(x.shape), dw.reshape(kernel.shape), dbias
+
+
+# dW = X^T dY sums over every pixel of the batch into a small matrix. For a small result, one
+# long product is slow in OpenBLAS (it splits the result, not the sum, between threads) and a
+# product per image is fast (small products run without packing or threads); the per-image
+# results are then added up. Measured (batch 32, median of 3x60, 2 threads): 28x28, 32 -> 32
+# channels: one product 1.37 ms, per image 0.73 ms; 14x14, 32 -> 64: 0.52 vs 0.37 ms; 14x14,
+# 64 -> 64: 0.65 vs 0.73 ms, so larger results keep the one product.
+SPLIT_MAX_RESULT = 32 * 64  # C_in * F
+SPLIT_MAX_PRODUCT = 1 << 20  # multiply-adds of one image's product
+
+
+def weight_gradient(pixels, grads, n_images):
+    """X^T dY for pixels X (P, C_in) and grads dY (P, F) of n_images images of P / n_images pixels each.
+
+    One product, or one per image summed (see SPLIT_MAX_RESULT): (C_in, F).
+    """
+    (p, c_in), filters = pixels.shape, grads.shape[1]
+    per_image = p // max(n_images, 1)
+    if n_images < 2 or c_in * filters > SPLIT_MAX_RESULT or per_image * c_in * filters > SPLIT_MAX_PRODUCT:
+        return np.matmul(pixels.T, grads)  # BLAS reads the transpose in place, no copy
+    stacked = np.matmul(pixels.reshape(n_images, per_image, c_in).transpose(0, 2, 1),
+                        grads.reshape(n_images, per_image, filters))  # (N, C_in, F)
+    return stacked.sum(axis=0)
 
 
 def bias_gradient(grads):

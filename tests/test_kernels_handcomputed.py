@@ -172,6 +172,24 @@ def test_pointwise_is_a_matrix_product_per_pixel(module):
     np.testing.assert_array_equal(db, [2.0, 2.0])
 
 
+@pytest.mark.parametrize("n, hw, c_in, filters", [(32, 784, 32, 32), (3, 5, 2, 4), (4, 196, 64, 64), (1, 9, 3, 2)])
+def test_pointwise_weight_gradient_one_product_or_one_per_image(n, hw, c_in, filters):
+    # X^T dY, whether as one product or as a product per image added up (small results), against
+    # a float64 sum of the outer products x_p dy_p^T over the pixels.
+    from scratchconv import pointwise
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((n * hw, c_in)).astype(np.float32)
+    dy = rng.standard_normal((n * hw, filters)).astype(np.float32)
+    expected = np.einsum("pc,pf->cf", x.astype(np.float64), dy.astype(np.float64))
+    split = n >= 2 and c_in * filters <= pointwise.SPLIT_MAX_RESULT and hw * c_in * filters <= pointwise.SPLIT_MAX_PRODUCT
+    assert split == ((n, c_in) in ((32, 32), (3, 2)))  # both ways are exercised
+    got = pointwise.weight_gradient(x, dy, n)
+    assert got.shape == (c_in, filters) and got.dtype == np.float32
+    # float32 sums of n*hw terms of size ~1: BLAS (one product or not) was off by up to 6e-8 * n*hw
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1.5e-7 * n * hw)
+
+
 @MODULES
 def test_groups_split_channels_in_contiguous_blocks(module):
     # Channels [1, 2, 3, 4], groups 2: filter 0 sees channels 0-1 with weights [1, 1] -> 3,
