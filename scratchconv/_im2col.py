@@ -22,7 +22,7 @@ import numpy as np
 
 from ._numba import kernel as numba_kernel
 from ._numba import prange
-from .pointwise import _add_bias
+from .pointwise import _add_bias, weight_gradient
 
 
 @numba_kernel
@@ -185,7 +185,6 @@ def conv2d_backward_im2col(dy, x, kernel, g, input_gradient, chunking):
     kh, kw, c_in, filters = kernel.shape
     k2 = np.ascontiguousarray(kernel).reshape(kh * kw * c_in, filters)  # (kh*kw*C_in, F)
     dk2 = np.zeros(k2.shape, dtype=x.dtype)  # (kh*kw*C_in, F)
-    product = np.empty(k2.shape, dtype=x.dtype)
     dx = np.empty(x.shape, dtype=x.dtype) if input_gradient else None  # (N, H, W, C_in)
     chunks, max_rows = chunking
     depth = k2.shape[0]
@@ -202,8 +201,7 @@ def conv2d_backward_im2col(dy, x, kernel, g, input_gradient, chunking):
             _unfold(cols, x[images], *window)
             cols_t = cols.T  # a view
         with np.errstate(invalid="ignore"):  # a 0 * Inf here is redone by the caller
-            np.matmul(cols_t, grads, out=product)  # (kh*kw*C_in, F)
-            dk2 += product
+            dk2 += weight_gradient(cols_t.T, grads, images.stop - images.start)  # (kh*kw*C_in, F)
             if input_gradient and c_in == 1:
                 np.matmul(k2, grads.T, out=cols_t)  # dcols^T (kh*kw, m), into the same buffer
             elif input_gradient:

@@ -172,14 +172,18 @@ SPLIT_MAX_PRODUCT = 1 << 20  # multiply-adds of one image's product
 def weight_gradient(pixels, grads, n_images):
     """X^T dY for pixels X (P, C_in) and grads dY (P, F) of n_images images of P / n_images pixels each.
 
-    One product, or one per image summed (see SPLIT_MAX_RESULT): (C_in, F).
+    One product, or one per image summed (see SPLIT_MAX_RESULT): (C_in, F);
+    pixels may also be the transpose of a C-ordered (C_in, P) array (conv2d's cols^T).
     """
     (p, c_in), filters = pixels.shape, grads.shape[1]
     per_image = p // max(n_images, 1)
     if n_images < 2 or c_in * filters > SPLIT_MAX_RESULT or per_image * c_in * filters > SPLIT_MAX_PRODUCT:
         return np.matmul(pixels.T, grads)  # BLAS reads the transpose in place, no copy
-    stacked = np.matmul(pixels.reshape(n_images, per_image, c_in).transpose(0, 2, 1),
-                        grads.reshape(n_images, per_image, filters))  # (N, C_in, F)
+    if pixels.T.flags.c_contiguous:  # (C_in, P) in memory
+        per_image_t = pixels.T.reshape(c_in, n_images, per_image).transpose(1, 0, 2)  # (N, C_in, P/N), a view
+    else:
+        per_image_t = pixels.reshape(n_images, per_image, c_in).transpose(0, 2, 1)  # (N, C_in, P/N), a view
+    stacked = np.matmul(per_image_t, grads.reshape(n_images, per_image, filters))  # (N, C_in, F)
     return stacked.sum(axis=0)
 
 
