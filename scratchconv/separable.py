@@ -101,9 +101,14 @@ def separable_conv2d(
     x, dk, pk, bias, g = check_separable_args(
         x, depthwise_kernel, pointwise_kernel, bias, strides, padding, dilation_rate
     )
-    z = _depthwise_forward(x, dk, None, g)  # (N, H_out, W_out, C*M)
-    y = _pointwise_forward(z, pk, bias)  # (N, H_out, W_out, F)
+    y, z = _separable_forward(x, dk, pk, bias, g)
     return (y, z) if return_depthwise_output else y
+
+
+def _separable_forward(x, dk, pk, bias, g):
+    """The fast forward on checked arguments (g: the window geometry): (y, z)."""
+    z = _depthwise_forward(x, dk, None, g)  # (N, H_out, W_out, C*M)
+    return _pointwise_forward(z, pk, bias), z  # (N, H_out, W_out, F)
 
 
 def separable_conv2d_backward_naive(
@@ -155,6 +160,11 @@ def separable_conv2d_backward(
     z = _checked_depthwise_output(depthwise_output, g, pk, x.dtype)  # (N, H_out, W_out, C*M) or None
     if z is None:
         z = _depthwise_forward(x, dk, None, g)  # recomputed
-    dz, dpk, dbias = _pointwise_backward(dy, z, pk, bias is not None)  # (N, H_out, W_out, C*M), (1, 1, C*M, F), (F,)
+    return _separable_backward(dy, x, dk, pk, bias is not None, g, z)
+
+
+def _separable_backward(dy, x, dk, pk, with_bias, g, z):
+    """The fast backward on checked arguments, z the depthwise output: (dx, ddk, dpk, dbias or None)."""
+    dz, dpk, dbias = _pointwise_backward(dy, z, pk, with_bias)  # (N, H_out, W_out, C*M), (1, 1, C*M, F), (F,)
     dx, ddk, _ = _depthwise_backward(dz, x, dk, False, g)  # (N, H, W, C), (kh, kw, C, M)
     return dx, ddk, dpk, dbias

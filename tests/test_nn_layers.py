@@ -15,7 +15,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from scratchconv.layers.core import Activation, Dense, Flatten, MaxPool2D, max_pool2d  # noqa: E402
+from scratchconv.layers.core import (  # noqa: E402
+    Activation, Dense, Flatten, MaxPool2D, max_pool2d, max_pool2d_backward, max_pool2d_backward_with_activation)
+from scratchconv import activations  # noqa: E402
 from scratchconv.nn import losses  # noqa: E402
 
 RTOL = {np.float32: 1e-5, np.float64: 1e-10}
@@ -297,7 +299,10 @@ def test_max_pool_runs_as_plain_python_with_numba_disabled(tmp_path):
         f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
         "layer = MaxPool2D(3, 2, 'same')\n"
         "y = layer.forward(x)\n"
-        f"np.savez({str(tmp_path / 'out.npz')!r}, y=y, dx=layer.backward(np.ones_like(y)))\n"
+        "from scratchconv.layers.core import max_pool2d, max_pool2d_backward_with_activation\n"
+        "p, winners = max_pool2d(x - 1, 2)\n"
+        "dz, db = max_pool2d_backward_with_activation(np.ones_like(p), winners, x - 1, 'selu')\n"
+        f"np.savez({str(tmp_path / 'out.npz')!r}, y=y, dx=layer.backward(np.ones_like(y)), dz=dz, db=db)\n"
     )
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
@@ -305,6 +310,41 @@ def test_max_pool_runs_as_plain_python_with_numba_disabled(tmp_path):
     out = np.load(tmp_path / "out.npz")
     np.testing.assert_array_equal(out["y"], y)
     np.testing.assert_array_equal(out["dx"], dx)
+    p, winners = max_pool2d(x - 1, 2)
+    dz, db = max_pool2d_backward_with_activation(np.ones_like(p), winners, x - 1, "selu")
+    np.testing.assert_array_equal(out["dz"], dz)
+    np.testing.assert_allclose(out["db"], db, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["relu", "selu"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,pool,strides,padding", [
+    ((4, 28, 28, 8), 2, None, "valid"),  # every cell in one window
+    ((2, 7, 5, 3), 2, None, "same"),  # odd sizes, padded
+    ((2, 7, 5, 3), 2, None, "valid"),  # the last row and column in no window: dz = 0 there
+    ((2, 8, 7, 3), 2, 3, "valid"),  # strides > pool
+])
+def test_pool_backward_with_activation_equals_the_two_passes(name, dtype, shape, pool, strides, padding):
+    # The fused pass (Sequential uses it for Conv2D -> MaxPool2D) against the pool's backward,
+    # then the activation's backward and the bias sum, each on its own.
+    rng = np.random.default_rng(9)
+    y = activations.get(name)[0](rng.standard_normal(shape).astype(dtype) * 2)  # the pool's input
+    y.reshape(-1)[:4] = 0.0  # the kinks
+    p, winners = max_pool2d(y, pool, strides, padding)
+    dy = rng.standard_normal(p.shape).astype(dtype)
+    dz, dbias = max_pool2d_backward_with_activation(dy, winners, y, name)
+    expected = activations.get(name)[1](max_pool2d_backward(dy, winners, y.shape), None, y)
+    np.testing.assert_array_equal(dz, expected)
+    assert dbias.dtype == dtype
+    np.testing.assert_allclose(dbias, expected.astype(np.float64).sum(axis=(0, 1, 2)), rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_pool_backward_with_activation_leaves_overlapping_windows_to_the_two_passes():
+    y = np.ones((1, 5, 5, 2), np.float32)
+    p, winners = max_pool2d(y, 3, 2)
+    assert max_pool2d_backward_with_activation(np.ones_like(p), winners, y, "relu") is None
+    assert max_pool2d_backward_with_activation(np.ones_like(max_pool2d(y, 2)[0]), max_pool2d(y, 2)[1], y, "softmax") is None
 
 
 @pytest.mark.parametrize("channels, filters", [(1, 8), (8, 4)])  # im2col path, row path

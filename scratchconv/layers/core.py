@@ -154,6 +154,69 @@ def max_pool2d_backward(dy, winners, input_shape):
     return dx
 
 
+@kernel
+def max_pool2d_backward_activation_kernel(dz, sums, dy, winner, y, pool_h, pool_w, stride_h, stride_w,
+                                          pad_top, pad_left, selu, scale, scale_alpha, zero):
+    """max_pool2d_backward_kernel (windows that do not overlap) and, in the same pass, the
+    backward of the relu or selu before the pool: dz = dx * act'(y) for the pool's input y.
+
+    dz, y: (N, H, W, C) (cells in no window are left as they are: the caller zero-fills them);
+    sums: (N*H_out, C), written: each row r = n*H_out + i of windows' sum of dz (dbias = their
+    sum); dy, winner: (N, H_out, W_out, C); selu, scale, scale_alpha, zero: as in
+    activations._backward_bias_kernel.
+    """
+    n_batch, out_h, out_w, channels = dy.shape
+    h, w = dz.shape[1], dz.shape[2]
+    for r in prange(n_batch * out_h):
+        n = r // out_h
+        i = r - n * out_h
+        row0 = i * stride_h - pad_top
+        total = sums[r]
+        for c in range(channels):
+            total[c] = zero
+        for j in range(out_w):
+            col0 = j * stride_w - pad_left
+            grad, win = dy[n, i, j], winner[n, i, j]  # (C,) views
+            for di in range(pool_h):
+                row = row0 + di
+                if row < 0 or row >= h:
+                    continue
+                for dj in range(pool_w):
+                    col = col0 + dj
+                    if col < 0 or col >= w:
+                        continue
+                    cell, target, out = di * pool_w + dj, dz[n, row, col], y[n, row, col]
+                    for c in range(channels):
+                        g = grad[c] if win[c] == cell else zero
+                        if selu:
+                            g = g * (out[c] + scale_alpha if out[c] < zero else scale)
+                        else:
+                            g = g if out[c] > zero else zero
+                        target[c] = g
+                        total[c] += g
+
+
+def max_pool2d_backward_with_activation(dy, winners, y, name):
+    """(dz, dbias) = the backward of max pooling, then of activation name (relu or selu) applied
+    to y, the pool's input (N, H, W, C), and the bias sum, in one pass: what
+    ``activations.backward_with_bias(max_pool2d_backward(dy, winners, y.shape), y, name)`` gives
+    with one write of dz instead of three passes. For windows that do not overlap only (else None).
+    """
+    winner, (ph, pw), (sh, sw), (top, left) = winners
+    n, h, w, c = y.shape
+    out_h, out_w = winner.shape[1:3]
+    if sh < ph or sw < pw or name not in activations.WITH_BIAS or y.dtype not in (np.float32, np.float64):
+        return None
+    tiled = _tiles(h, out_h, ph, sh, top) and _tiles(w, out_w, pw, sw, left)
+    dz = np.empty(y.shape, dtype=y.dtype) if tiled else np.zeros(y.shape, dtype=y.dtype)  # (N, H, W, C)
+    sums = np.empty((n * out_h, c), dtype=y.dtype)  # (N*H_out, C): short sums, added up in float64 below
+    one = y.dtype.type(1)
+    max_pool2d_backward_activation_kernel(dz, sums, np.ascontiguousarray(dy), winner, np.ascontiguousarray(y),
+                                          ph, pw, sh, sw, top, left, name == "selu", one * activations.SELU_SCALE,
+                                          one * (activations.SELU_SCALE * activations.SELU_ALPHA), one * 0)
+    return dz, sums.sum(axis=0, dtype=np.float64).astype(y.dtype)
+
+
 # --------------------------------------------------------------------------- layers
 
 
@@ -210,6 +273,20 @@ class MaxPool2D(Layer):
         dy = dy.astype(self.dtype, copy=False)  # (N, H_out, W_out, C)
         dx = max_pool2d_backward(dy, winners, x_shape)  # (N, H, W, C)
         return dx if self.data_format == "channels_last" else np.ascontiguousarray(dx.transpose(0, 3, 1, 2))
+
+    def backward_with_activation(self, dy, y, activation):
+        """(dz, dbias) for the layer before this pool, when that layer's forward ended with
+        y = activation(z + bias) (relu or selu, channels last): this pool's backward and that
+        activation's in one pass (``max_pool2d_backward_with_activation``); None where it does
+        not apply (then call backward). ``Sequential`` uses it for Conv2D -> MaxPool2D pairs.
+        """
+        if self._cache is None:
+            raise ValueError(f"layer {self.name!r}: call forward(x) before backward(dy)")
+        x_shape, winners, y_shape = self._cache
+        if self.data_format != "channels_last" or y.shape != x_shape or y.dtype != self.dtype:
+            return None
+        dy = check_grad(dy, "dy", y_shape, None).astype(self.dtype, copy=False)
+        return max_pool2d_backward_with_activation(dy, winners, y, activation)
 
 
 MaxPooling2D = MaxPool2D  # Keras's other name
