@@ -43,6 +43,7 @@ The backward's kernels are in ``_depthwise_backward.py``.
 import numba
 import numpy as np
 
+from . import activations
 from ._args import as_pair, check_array, check_bias, check_grad, check_padding, conv_geometry, crop_padding, pad_input
 from ._depthwise_backward import (
     _depthwise_backward_kernel,
@@ -50,6 +51,7 @@ from ._depthwise_backward import (
     _depthwise_kernel_grad_rows_kernel,
 )
 from ._numba import kernel, prange
+from .activations import SELU_ALPHA, SELU_SCALE
 
 
 def check_depthwise_args(x, depthwise_kernel, bias, strides, padding, dilation_rate):
@@ -317,12 +319,18 @@ def depthwise_conv2d_backward_naive(dy, x, depthwise_kernel, bias=None, *, strid
     return dx, dk, dbias
 
 
-def _depthwise_backward(dy, x, k, with_bias, g):
-    """The fast backward on checked arguments. (dx, dk, dbias or None)."""
+def _depthwise_backward(dy, x, k, with_bias, g, activation=None):
+    """The fast backward on checked arguments. (dx, dk, dbias or None).
+
+    activation ('relu' or 'selu'): x is activation(z + b) of the layer before, and the result is
+    (dz, dk, dbias or None, db) with that layer's dz = dx * activation'(x) and db its sums: in
+    the fused 3x3 kernel while each dx row is in cache (depth multiplier 1), else afterwards.
+    """
     kh, kw, channels, multiplier = k.shape
     q = channels * multiplier
     x_rep = _repeat_channels(x, multiplier)  # (N, H, W, C*M)
     dy = np.ascontiguousarray(dy)  # (N, H_out, W_out, C*M)
+    activated = None  # (dz, db) of the layer before, when the fused kernel computes them
     k_flat = np.ascontiguousarray(k).reshape(kh, kw, q)  # (kh, kw, C*M)
     if g.n == 0:
         dx_rep = np.zeros(x_rep.shape, dtype=x.dtype)  # (0, H, W, C*M)
@@ -337,7 +345,14 @@ def _depthwise_backward(dy, x, k, with_bias, g):
             chunks = _n_chunks(g.n * ((g.h + 1) // 2))
             dk_tiled = np.zeros((chunks, kh, kw, g.out_w * q), dtype=x.dtype)  # (T, 3, kw, W_out*C*M)
             db_tiled = np.zeros((chunks, g.out_w * q), dtype=x.dtype)  # (T, W_out*C*M)
-            _depthwise_backward_rows3_kernel(dx_rep, dk_tiled, db_tiled, dy, x_rep, k_flipped, g.pad_top, g.dw, g.pad_left)
+            act = {None: 0, "relu": 1, "selu": 2}[activation] if multiplier == 1 else 0
+            dbx_tiled = np.zeros((chunks, g.w * q if act else 1), dtype=x.dtype)  # (T, W*C) with act
+            one = x.dtype.type(1)
+            _depthwise_backward_rows3_kernel(dx_rep, dk_tiled, db_tiled, dy, x_rep, k_flipped, g.pad_top, g.dw,
+                                             g.pad_left, act, one * SELU_SCALE, one * (SELU_SCALE * SELU_ALPHA),
+                                             one * 0, dbx_tiled)
+            if act:
+                activated = dx_rep, dbx_tiled.reshape(-1, channels).sum(axis=0, dtype=np.float64).astype(x.dtype)
             # A non-finite dy met the zero padding there (Inf*0 = NaN): redo dk and dbias below,
             # skipping the padded taps. A non-finite dy value leaves its partial dbias non-finite.
             fused = bool(np.isfinite(db_tiled).all())
@@ -362,7 +377,11 @@ def _depthwise_backward(dy, x, k, with_bias, g):
         dk, db = dk_per_image.sum(axis=0), db_per_image.sum(axis=0)  # (kh, kw, C*M), (C*M,)
     if multiplier > 1:
         dx_rep = dx_rep.reshape(g.n, g.h, g.w, channels, multiplier).sum(axis=4)  # (N, H, W, C)
-    return dx_rep, dk.reshape(k.shape), (db if with_bias else None)
+    if activation is None:
+        return dx_rep, dk.reshape(k.shape), (db if with_bias else None)
+    if activated is None:  # the kernel above did not take the activation: its own pass
+        activated = activations.backward_with_bias(dx_rep, x, activation)
+    return activated[0], dk.reshape(k.shape), (db if with_bias else None), activated[1]
 
 
 def depthwise_conv2d_backward(dy, x, depthwise_kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1):

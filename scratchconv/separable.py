@@ -163,8 +163,12 @@ def separable_conv2d_backward(
     return _separable_backward(dy, x, dk, pk, bias is not None, g, z)
 
 
-def _separable_backward(dy, x, dk, pk, with_bias, g, z):
-    """The fast backward on checked arguments, z the depthwise output: (dx, ddk, dpk, dbias or None)."""
+def _separable_backward(dy, x, dk, pk, with_bias, g, z, activation=None):
+    """The fast backward on checked arguments, z the depthwise output: (dx, ddk, dpk, dbias or None).
+
+    activation: see ``depthwise._depthwise_backward`` (then dx is the layer before's dz, and its
+    dbias comes last).
+    """
     dz, dpk, dbias = _pointwise_backward(dy, z, pk, with_bias)  # (N, H_out, W_out, C*M), (1, 1, C*M, F), (F,)
-    dx, ddk, _ = _depthwise_backward(dz, x, dk, False, g)  # (N, H, W, C), (kh, kw, C, M)
-    return dx, ddk, dpk, dbias
+    dx, ddk, _, *before = _depthwise_backward(dz, x, dk, False, g, activation)  # (N, H, W, C), (kh, kw, C, M)
+    return (dx, ddk, dpk, dbias, *before)

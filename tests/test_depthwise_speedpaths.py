@@ -99,7 +99,8 @@ for i, (h, w, kw, dw, padding, m) in enumerate(json.loads(sys.argv[1])):
     x, k, b, g = depthwise.check_depthwise_args(x, k, None, 1, padding, (1, dw))
     dy = rng.standard_normal((g.n, g.out_h, g.out_w, 2 * m)).astype(np.float32)
     dx, dk, _ = depthwise._depthwise_backward(dy, x, k, False, g)
-    out[i] = [dx.tolist(), dk.tolist()]
+    dz, _, _, db = depthwise._depthwise_backward(dy, x, k, False, g, "selu")
+    out[i] = [dx.tolist(), dk.tolist(), dz.tolist(), db.tolist()]
 print(json.dumps(out))
 """
 
@@ -118,3 +119,36 @@ def test_rows3_backward_runs_without_jit():
         dx, dk, _ = depthwise._depthwise_backward(dy, x, k, False, g)
         np.testing.assert_allclose(np.array(results[str(i)][0], dtype=np.float32), dx, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(np.array(results[str(i)][1], dtype=np.float32), dk, rtol=1e-5, atol=1e-5)
+        dz, _, _, db = depthwise._depthwise_backward(dy, x, k, False, g, "selu")
+        np.testing.assert_allclose(np.array(results[str(i)][2], dtype=np.float32), dz, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(np.array(results[str(i)][3], dtype=np.float32), db, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["relu", "selu"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_through_the_activation_before_equals_the_two_passes(activation, dtype):
+    # activation='relu'/'selu': x is the layer before's output act(z + b); the backward returns
+    # that layer's dz = dx * act'(x) and its bias sums, inside the fused 3x3 kernel (M = 1) or
+    # after any other path; against dx from the same backward, then activations.backward_with_bias.
+    from scratchconv import activations
+
+    rng = np.random.default_rng(2)
+    forward = activations.get(activation)[0]
+    for (h, w), kw, dw, padding, m in GEOMETRY:
+        x, k, b = _case(rng, h, w, kw, m, dtype)
+        x = forward(x)
+        x.reshape(-1)[:2] = 0.0  # the kink
+        for strides in (1, 2):
+            try:
+                xc, kc, bc, g = depthwise.check_depthwise_args(x, k, b, strides, padding, (1, dw) if strides == 1 else 1)
+            except ValueError:
+                continue
+            dy = rng.standard_normal((g.n, g.out_h, g.out_w, kc.shape[2] * m)).astype(dtype)
+            dx, dk, db = depthwise._depthwise_backward(dy, xc, kc, True, g)
+            dz, dk2, db2, db_before = depthwise._depthwise_backward(dy, xc, kc, True, g, activation)
+            dz_expected, db_expected = activations.backward_with_bias(dx, xc, activation)
+            tol = 1e-5 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(dz, dz_expected, rtol=tol, atol=tol)
+            np.testing.assert_allclose(db_before, db_expected, rtol=tol, atol=tol * 10)
+            np.testing.assert_array_equal(dk2, dk)
+            np.testing.assert_array_equal(db2, db)

@@ -222,13 +222,16 @@ class _Conv(Layer):
         self._cache = (x_nhwc, z, y)
         return y
 
-    def backward(self, dy, input_gradient=True):
+    def backward(self, dy, input_gradient=True, activation_before=None):
         """dx for dy = dL/dy of the last forward; fills self.gradients (get_weights() order).
 
         dz = activation_backward(dy); then the kernel's backward pass gives dx and the weight
         gradients. Returns dx in the input's layout and shape. ``input_gradient=False`` (what
         a model passes to its first layer, whose dx nobody uses) lets Conv2D skip computing
-        dx and return None.
+        dx and return None. ``activation_before`` ('relu' or 'selu', when this layer's input is
+        the output y = activation(z + b) of a layer before, channels last): returns that layer's
+        (dz, dbias) instead of dx, in the depthwise backward's pass where the kernel allows
+        (``kernel_backward_through``), else with ``activations.backward_with_bias``.
         """
         if self._cache is None:
             raise ValueError(f"layer {self.name!r}: call forward(x) before backward(dy)")
@@ -236,10 +239,10 @@ class _Conv(Layer):
         dy = check_grad(dy, "dy", y.shape, None).astype(self.dtype, copy=False)
         if z is None:  # the forward added the bias with the activation
             dz, dbias = activations.backward_with_bias(dy, y, self.activation)  # (N, H_out, W_out, C_out), (C_out,)
-            return self.backward_from_preactivation(dz, dbias, input_gradient)
+            return self.backward_from_preactivation(dz, dbias, input_gradient, activation_before)
         dz = self._activation_backward(dy, z, y)  # same shape as y
         dx, *grads = self.kernel_backward(self._to_nhwc(dz), x_nhwc, self._bias(), input_gradient)
-        return self._store(dx, grads)
+        return self._store(dx, grads, activation_before)
 
     def activated_output(self):
         """(y, activation) when the last forward ended with y = activation(z + bias) in one pass
@@ -249,21 +252,36 @@ class _Conv(Layer):
             return None
         return self._cache[2], self.activation
 
-    def backward_from_preactivation(self, dz, dbias, input_gradient=True):
+    def backward_from_preactivation(self, dz, dbias, input_gradient=True, activation_before=None):
         """backward, given dz = dL/dz (N, H_out, W_out, C_out) and dbias of the fused forward
-        (``activated_output``); returns dx as backward does."""
-        dx, *grads = self.kernel_backward(dz, self._cache[0], None, input_gradient)
+        (``activated_output``); returns what backward returns."""
+        x = self._cache[0]
+        if activation_before is not None and hasattr(self, "kernel_backward_through"):
+            dz_before, dbias_before, *grads = self.kernel_backward_through(dz, x, None, activation_before)
+            grads[-1] = dbias
+            self._store(None, grads)
+            return dz_before, dbias_before
+        dx, *grads = self.kernel_backward(dz, x, None, input_gradient)
         grads[-1] = dbias
-        return self._store(dx, grads)
+        return self._store(dx, grads, activation_before)
 
-    def _store(self, dx, grads):
+    def takes_input(self, y):
+        """True when the last forward's input was the array y itself (channels last, not copied)."""
+        return self._cache is not None and self.data_format == "channels_last" and self._cache[0] is y
+
+    def _store(self, dx, grads, activation_before=None):
         """Copies the weight gradients into self.gradients (in place: an optimizer may hold
-        references) and returns dx in the input's layout, or None."""
+        references); returns dx in the input's layout, None, or with activation_before the
+        layer before's (dz, dbias) (x is that layer's output)."""
         if grads[-1] is None:  # no bias
             grads = grads[:-1]
         for live, new in zip(self.gradients, grads):
             live[...] = new
-        return None if dx is None else self._from_nhwc(dx)
+        if dx is None:
+            return None
+        if activation_before is not None:
+            return activations.backward_with_bias(dx, self._cache[0], activation_before)
+        return self._from_nhwc(dx)
 
     def _bias(self):
         return self.weights[-1] if self.use_bias else None
@@ -444,3 +462,12 @@ class SeparableConv2D(_Conv):
         depthwise, pointwise = self.weights[:2]
         return _separable_backward(dz, x, depthwise, pointwise, bias is not None,
                                    self._geometry(x), self._depthwise_output)
+
+    def kernel_backward_through(self, dz, x, bias, activation):
+        """kernel_backward when x = activation(z + b) of the layer before: (dz_before, dbias_before,
+        ddepthwise, dpointwise, dbias), dz_before from the fused depthwise backward where it applies
+        (``depthwise._depthwise_backward``)."""
+        depthwise, pointwise = self.weights[:2]
+        dz_before, ddk, dpk, dbias, dbias_before = _separable_backward(
+            dz, x, depthwise, pointwise, bias is not None, self._geometry(x), self._depthwise_output, activation)
+        return dz_before, dbias_before, ddk, dpk, dbias

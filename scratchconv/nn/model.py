@@ -164,30 +164,38 @@ class Sequential:
         else:
             sample_losses, d = self.loss.from_probabilities(p, targets)  # d = dL/dp (N, classes)
             d = last.backward(d)
-        i = len(self.layers) - 2
-        while i >= 0:
+        pending = None  # (dz, dbias) of layers[i], when the layer after it already computed them
+        for i in range(len(self.layers) - 2, -1, -1):
             layer, before = self.layers[i], self.layers[i - 1] if i > 0 else None
-            fused = self._pool_after_activation(layer, before, d)
-            if fused is not None:  # the pool's backward and the activation's in one pass
-                d = before.backward_from_preactivation(*fused, input_gradient=i > 1)
-                i -= 2
-            elif i == 0 and isinstance(layer, _Conv):  # nobody needs dL/dx of the input
-                layer.backward(d, input_gradient=False)
-                i -= 1
+            activation = self._activation_before(layer, before)  # before's relu/selu, fused with its bias
+            if isinstance(layer, MaxPool2D) and activation is not None:
+                pending = layer.backward_with_activation(d, before.activated_output()[0], activation)
+                if pending is None:  # overlapping windows: the pool's own backward
+                    d = layer.backward(d)
+            elif isinstance(layer, _Conv):
+                through = activation if hasattr(layer, "kernel_backward_through") else None
+                if pending is not None:
+                    out = layer.backward_from_preactivation(*pending, input_gradient=i > 0, activation_before=through)
+                else:
+                    out = layer.backward(d, input_gradient=i > 0, activation_before=through)
+                pending, d = (out, None) if through is not None else (None, out)
             else:
                 d = layer.backward(d)
-                i -= 1
         return p, sample_losses
 
     @staticmethod
-    def _pool_after_activation(layer, before, d):
-        """(dz, dbias) of `before` when layer is a MaxPool2D after a convolution whose forward
-        ended with relu or selu, through MaxPool2D.backward_with_activation; else None.
-        Measured (batch 32): the two passes 0.95 -> 0.56 ms at 28x28x32, 0.47 -> 0.23 ms at 14x14x64."""
-        if not isinstance(layer, MaxPool2D) or not isinstance(before, _Conv):
+    def _activation_before(layer, before):
+        """before's activation ('relu' or 'selu') when before is a convolution whose forward ended
+        with it (fused with the bias) and layer took before's output as it is: then layer's backward
+        can hand back before's dz and dbias directly (MaxPool2D.backward_with_activation, a
+        separable convolution's depthwise backward), saving a pass over the activations.
+        Measured (batch 32, separable network): MaxPool2D 0.95 -> 0.56 ms at 28x28x32."""
+        if not isinstance(before, _Conv) or before.activated_output() is None:
             return None
-        activated = before.activated_output()
-        return None if activated is None else layer.backward_with_activation(d, *activated)
+        y, activation = before.activated_output()
+        if isinstance(layer, _Conv) and not layer.takes_input(y):
+            return None
+        return activation if isinstance(layer, (MaxPool2D, _Conv)) else None
 
     def gradients_on_batch(self, x, y):
         """(mean loss, [dL/dw for every weight, get_weights() order]) on one batch; no update.
