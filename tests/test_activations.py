@@ -101,27 +101,31 @@ def test_fast_activation_on_a_large_batch_equals_keras(name, dtype):
         assert np.nanmax(np.abs(y - truth)[finite] / ulp[finite]) <= 2.0  # float32: at most 2 ulp
 
 
-def test_activations_run_without_jit(tmp_path):
-    """NUMBA_DISABLE_JIT=1 runs the same kernels as plain Python, with the same results."""
+def _outputs_without_jit(tmp_path, child):
+    """Runs the script child in tmp_path with NUMBA_DISABLE_JIT=1; returns the out.npz it writes."""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
-    x = np.concatenate([VALUES.ravel(), np.linspace(-90, 3, 40)]).astype(np.float32)
-    np.save(tmp_path / "x.npy", x)
-    child = ("import numpy as np, numba; assert numba.config.DISABLE_JIT\n"
-             "from scratchconv import activations as a\n"
-             "x = np.load('x.npy'); dy = np.ones_like(x)\n"
-             "with np.errstate(all='ignore'):\n"
-             "    out = {n: (a.get(n)[0](x), a.get(n)[1](dy, x, a.get(n)[0](x))) for n in ('relu', 'selu')}\n"
-             "np.savez('out.npz', **{f'{n}_{i}': v for n, p in out.items() for i, v in enumerate(p)})\n")
+    child = "import numpy as np, numba; assert numba.config.DISABLE_JIT\nfrom scratchconv import activations as a\n" + child
     repo = Path(activations.__file__).resolve().parents[1]
     env = dict(os.environ, NUMBA_DISABLE_JIT="1", PYTHONPATH=str(repo))
     done = subprocess.run([sys.executable, "-c", child], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
-    out = np.load(tmp_path / "out.npz")
+    return np.load(tmp_path / "out.npz")
+
+
+def test_activations_run_without_jit(tmp_path):
+    """NUMBA_DISABLE_JIT=1 runs the same kernels as plain Python, with the same results."""
+    x = np.concatenate([VALUES.ravel(), np.linspace(-90, 3, 40)]).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out = _outputs_without_jit(tmp_path, (
+        "x = np.load('x.npy'); dy = np.ones_like(x)\n"
+        "with np.errstate(all='ignore'):\n"
+        "    out = {n: (a.get(n)[0](x), a.get(n)[1](dy, x, a.get(n)[0](x))) for n in ('relu', 'selu')}\n"
+        "np.savez('out.npz', **{f'{n}_{i}': v for n, p in out.items() for i, v in enumerate(p)})\n"))
     for name in ("relu", "selu"):
         forward, backward = activations.get(name)
         with np.errstate(all="ignore"):
@@ -162,28 +166,16 @@ def test_bias_with_activation_equals_the_two_steps(name, dtype, shape):
 
 def test_bias_with_activation_runs_without_jit(tmp_path):
     """The fused bias + activation kernels run as plain Python with NUMBA_DISABLE_JIT=1, same results."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     rng = np.random.default_rng(7)
     z = (rng.standard_normal((2, 3, 5, 6)) * 3).astype(np.float32)
     bias, dy = rng.standard_normal(6).astype(np.float32), rng.standard_normal(z.shape).astype(np.float32)
     np.savez(tmp_path / "in.npz", z=z, bias=bias, dy=dy)
-    child = ("import numpy as np, numba; assert numba.config.DISABLE_JIT\n"
-             "from scratchconv import activations as a\n"
-             "d = np.load('in.npz'); out = {}\n"
-             "for n in ('relu', 'selu'):\n"
-             "    y = a.forward_with_bias(d['z'].copy(), d['bias'], n)\n"
-             "    out[n + '_y'] = y; out[n + '_dz'], out[n + '_db'] = a.backward_with_bias(d['dy'], y, n)\n"
-             "np.savez('out.npz', **out)\n")
-    repo = Path(activations.__file__).resolve().parents[1]
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1", PYTHONPATH=str(repo))
-    done = subprocess.run([sys.executable, "-c", child], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr
-    out = np.load(tmp_path / "out.npz")
+    out = _outputs_without_jit(tmp_path, (
+        "d = np.load('in.npz'); out = {}\n"
+        "for n in ('relu', 'selu'):\n"
+        "    y = a.forward_with_bias(d['z'].copy(), d['bias'], n)\n"
+        "    out[n + '_y'] = y; out[n + '_dz'], out[n + '_db'] = a.backward_with_bias(d['dy'], y, n)\n"
+        "np.savez('out.npz', **out)\n"))
     for name in ("relu", "selu"):
         y = activations.forward_with_bias(z.copy(), bias, name)
         dz, dbias = activations.backward_with_bias(dy, y, name)

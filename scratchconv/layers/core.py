@@ -77,7 +77,8 @@ def max_pool2d_kernel(y, winner, x, pool_h, pool_w, stride_h, stride_w, pad_top,
 
 
 @kernel
-def max_pool2d_backward_kernel(dx, dy, winner, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left, overlap, zero):
+def max_pool2d_backward_kernel(dx, sums, dy, winner, y, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left,
+                               overlap, act, scale, scale_alpha, zero):
     """dx[n, row, col, c] (+)= dy[n, i, j, c] for the window cell (row, col) that won, 0 for the others.
 
     dx: (N, H, W, C);  dy, winner: (N, H_out, W_out, C);  zero: 0 in dx's dtype.
@@ -85,12 +86,22 @@ def max_pool2d_backward_kernel(dx, dy, winner, pool_h, pool_w, stride_h, stride_
     output rows, no division, no zero-filling pass (the caller zero-fills dx only where some
     cell lies in no window). Overlapping windows add up (overlap=True, dx zero on entry):
     prange over n, as image n's windows touch only dx[n].
+
+    act = 1 (relu) or 2 (selu), windows that do not overlap only: y (N, H, W, C) is the pool's
+    input, the output of the layer before, activation(z + bias); dx is then that layer's
+    dz = dx * act'(y) (act' from y, as in activations._backward_bias_kernel), and sums
+    (N*H_out, C) gets each row of windows' sum of dz (that layer's dbias: their sum).
+    act = 0: y and sums are not read (any arrays of the right rank).
     """
     n_batch, out_h, out_w, channels = dy.shape
     h, w = dx.shape[1], dx.shape[2]
     for r in prange(n_batch if overlap else n_batch * out_h):
         n = r if overlap else r // out_h
         first_i = 0 if overlap else r - n * out_h
+        total = sums[r if act else 0]  # (C,)
+        if act:
+            for c in range(channels):
+                total[c] = zero
         for i in range(first_i, out_h if overlap else first_i + 1):
             row0 = i * stride_h - pad_top
             for j in range(out_w):
@@ -108,9 +119,19 @@ def max_pool2d_backward_kernel(dx, dy, winner, pool_h, pool_w, stride_h, stride_
                         if overlap:
                             for c in range(channels):
                                 target[c] += grad[c] if win[c] == cell else zero
-                        else:
+                        elif act == 0:
                             for c in range(channels):
                                 target[c] = grad[c] if win[c] == cell else zero
+                        else:
+                            out = y[n, row, col]
+                            for c in range(channels):
+                                g = grad[c] if win[c] == cell else zero
+                                if act == 2:
+                                    g = g * (out[c] + scale_alpha if out[c] < zero else scale)
+                                else:
+                                    g = g if out[c] > zero else zero
+                                target[c] = g
+                                total[c] += g
 
 
 def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
@@ -150,50 +171,11 @@ def max_pool2d_backward(dy, winners, input_shape):
     overlap = sh < ph or sw < pw
     tiled = _tiles(h, out_h, ph, sh, top) and _tiles(w, out_w, pw, sw, left)
     dx = np.empty(input_shape, dtype=dy.dtype) if tiled else np.zeros(input_shape, dtype=dy.dtype)  # (N, H, W, C)
-    max_pool2d_backward_kernel(dx, np.ascontiguousarray(dy), winner, ph, pw, sh, sw, top, left, overlap, dy.dtype.type(0))
+    unused = np.empty((1, 1), dtype=dy.dtype)
+    zero = dy.dtype.type(0)
+    max_pool2d_backward_kernel(dx, unused, np.ascontiguousarray(dy), winner, dx, ph, pw, sh, sw, top, left, overlap,
+                               0, zero, zero, zero)
     return dx
-
-
-@kernel
-def max_pool2d_backward_activation_kernel(dz, sums, dy, winner, y, pool_h, pool_w, stride_h, stride_w,
-                                          pad_top, pad_left, selu, scale, scale_alpha, zero):
-    """max_pool2d_backward_kernel (windows that do not overlap) and, in the same pass, the
-    backward of the relu or selu before the pool: dz = dx * act'(y) for the pool's input y.
-
-    dz, y: (N, H, W, C) (cells in no window are left as they are: the caller zero-fills them);
-    sums: (N*H_out, C), written: each row r = n*H_out + i of windows' sum of dz (dbias = their
-    sum); dy, winner: (N, H_out, W_out, C); selu, scale, scale_alpha, zero: as in
-    activations._backward_bias_kernel.
-    """
-    n_batch, out_h, out_w, channels = dy.shape
-    h, w = dz.shape[1], dz.shape[2]
-    for r in prange(n_batch * out_h):
-        n = r // out_h
-        i = r - n * out_h
-        row0 = i * stride_h - pad_top
-        total = sums[r]
-        for c in range(channels):
-            total[c] = zero
-        for j in range(out_w):
-            col0 = j * stride_w - pad_left
-            grad, win = dy[n, i, j], winner[n, i, j]  # (C,) views
-            for di in range(pool_h):
-                row = row0 + di
-                if row < 0 or row >= h:
-                    continue
-                for dj in range(pool_w):
-                    col = col0 + dj
-                    if col < 0 or col >= w:
-                        continue
-                    cell, target, out = di * pool_w + dj, dz[n, row, col], y[n, row, col]
-                    for c in range(channels):
-                        g = grad[c] if win[c] == cell else zero
-                        if selu:
-                            g = g * (out[c] + scale_alpha if out[c] < zero else scale)
-                        else:
-                            g = g if out[c] > zero else zero
-                        target[c] = g
-                        total[c] += g
 
 
 def max_pool2d_backward_with_activation(dy, winners, y, name):
@@ -211,9 +193,9 @@ def max_pool2d_backward_with_activation(dy, winners, y, name):
     dz = np.empty(y.shape, dtype=y.dtype) if tiled else np.zeros(y.shape, dtype=y.dtype)  # (N, H, W, C)
     sums = np.empty((n * out_h, c), dtype=y.dtype)  # (N*H_out, C): short sums, added up in float64 below
     one = y.dtype.type(1)
-    max_pool2d_backward_activation_kernel(dz, sums, np.ascontiguousarray(dy), winner, np.ascontiguousarray(y),
-                                          ph, pw, sh, sw, top, left, name == "selu", one * activations.SELU_SCALE,
-                                          one * (activations.SELU_SCALE * activations.SELU_ALPHA), one * 0)
+    max_pool2d_backward_kernel(dz, sums, np.ascontiguousarray(dy), winner, np.ascontiguousarray(y), ph, pw, sh, sw,
+                               top, left, False, 2 if name == "selu" else 1, one * activations.SELU_SCALE,
+                               one * (activations.SELU_SCALE * activations.SELU_ALPHA), one * 0)
     return dz, sums.sum(axis=0, dtype=np.float64).astype(y.dtype)
 
 
