@@ -145,7 +145,8 @@ def use_im2col(kernel, groups):
     (1 channel in, 32 out: cols 9 values wide, the row method's z 96 wide and its product only
     3 deep). Measured on the Fashion-MNIST first layer (batch 32, 28x28x1 -> 32, 3x3 'same',
     median of 30, 2 threads): forward 1.88 -> 1.3-1.5 ms, backward 4.3 -> 2.8 ms (1.7 ms without
-    dx). Most of what is left is _unfold (0.7 ms: 9 values per window, a bounds test each).
+    dx), and then, with the transposed cols^T for one channel (module docstring), forward 0.50 ms,
+    backward without dx 0.80 ms.
     """
     kh, kw, cg, filters = kernel.shape
     return groups == 1 and kh * kw * cg < kw * filters

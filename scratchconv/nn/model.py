@@ -154,7 +154,10 @@ class Sequential:
         """Forward and backward on one batch; fills every layer's gradients (dL/dw of the mean loss).
 
         Returns (probabilities p (N, classes), per-sample losses (N,)). targets: as
-        ``self.loss.check_targets`` returns them.
+        ``self.loss.check_targets`` returns them. Where a layer can hand back the layer before's
+        dz and dbias instead of dx (a MaxPool2D or a separable convolution after a convolution
+        ending in relu/selu: ``_activation_before``), it does, and that layer's own activation
+        backward pass is skipped.
         """
         p = self.forward(x, training=True)  # (N, classes)
         last, fused = self.layers[-1], self._fused_softmax()
