@@ -91,18 +91,22 @@ def max_pool2d_backward_kernel(dx, sums, dy, winner, y, pool_h, pool_w, stride_h
     input, the output of the layer before, activation(z + bias); dx is then that layer's
     dz = dx * act'(y) (act' from y, as in activations._backward_bias_kernel), and sums
     (N*H_out, C) gets each row of windows' sum of dz (that layer's dbias: their sum).
-    act = 0: y and sums are not read (any arrays of the right rank).
+    act = 0: y is not read and sums not filled (sums: any (N*H_out, .) array).
     """
     n_batch, out_h, out_w, channels = dy.shape
     h, w = dx.shape[1], dx.shape[2]
-    for r in prange(n_batch if overlap else n_batch * out_h):
-        n = r if overlap else r // out_h
-        first_i = 0 if overlap else r - n * out_h
-        total = sums[r if act else 0]  # (C,)
+    # Plain arithmetic, no conditional expressions, inside the prange loop: Numba parallelises
+    # it only then (a prange over `n if overlap else n * out_h` ran serially).
+    per_image = 1 if overlap else out_h  # iterations per image
+    rows_each = out_h if overlap else 1  # output rows per iteration
+    for r in prange(n_batch * per_image):
+        n = r // per_image
+        first_i = r - n * per_image  # 0 with overlap
+        total = sums[r]  # (C,), only used with act
         if act:
             for c in range(channels):
                 total[c] = zero
-        for i in range(first_i, out_h if overlap else first_i + 1):
+        for i in range(first_i, first_i + rows_each):
             row0 = i * stride_h - pad_top
             for j in range(out_w):
                 col0 = j * stride_w - pad_left
@@ -171,7 +175,7 @@ def max_pool2d_backward(dy, winners, input_shape):
     overlap = sh < ph or sw < pw
     tiled = _tiles(h, out_h, ph, sh, top) and _tiles(w, out_w, pw, sw, left)
     dx = np.empty(input_shape, dtype=dy.dtype) if tiled else np.zeros(input_shape, dtype=dy.dtype)  # (N, H, W, C)
-    unused = np.empty((1, 1), dtype=dy.dtype)
+    unused = np.empty((n * (1 if overlap else out_h), 1), dtype=dy.dtype)  # the sums act=0 does not fill
     zero = dy.dtype.type(0)
     max_pool2d_backward_kernel(dx, unused, np.ascontiguousarray(dy), winner, dx, ph, pw, sh, sw, top, left, overlap,
                                0, zero, zero, zero)
