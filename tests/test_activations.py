@@ -10,6 +10,15 @@ from scratchconv import activations, initializers
 VALUES = np.array([[-30.0, -2.5, -1e-3, 0.0, 1e-3, 0.7, 3.0, 40.0, np.nan, np.inf, -np.inf]])
 
 
+def _keras_activation(name, x, dy):
+    """Keras's activation y(x) and its gradient for the upstream dy (tf.GradientTape), as arrays."""
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        yt = keras.activations.get(name)(xt)
+    return yt.numpy(), tape.gradient(yt, xt, output_gradients=tf.constant(dy)).numpy()
+
+
 @pytest.mark.parametrize("name", ["linear", "relu", "selu", "softmax"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_activation_forward_and_gradient_equal_keras(name, dtype):
@@ -18,17 +27,13 @@ def test_activation_forward_and_gradient_equal_keras(name, dtype):
     x[0, :3] = (-1e-3, 0.0, 1e-3)  # around the kink
     dy = rng.standard_normal(x.shape).astype(dtype)
     forward, backward = activations.get(name)
-    xt = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        yt = keras.activations.get(name)(xt)
-    dx_keras = tape.gradient(yt, xt, output_gradients=tf.constant(dy))
+    y_keras, dx_keras = _keras_activation(name, x, dy)
     y = forward(x)
     dx = backward(dy, x, y)
     tol = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     assert y.dtype == dtype and dx.dtype == dtype
-    np.testing.assert_allclose(y, yt.numpy(), **tol)
-    np.testing.assert_allclose(dx, dx_keras.numpy(), **tol)
+    np.testing.assert_allclose(y, y_keras, **tol)
+    np.testing.assert_allclose(dx, dx_keras, **tol)
 
 
 @pytest.mark.parametrize("name", ["relu", "selu"])
@@ -74,18 +79,14 @@ def test_fast_activation_on_a_large_batch_equals_keras(name, dtype):
     x[5:16] = VALUES.ravel()
     dy = rng.standard_normal(x.shape).astype(dtype)
     forward, backward = activations.get(name)
-    xt = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        yt = keras.activations.get(name)(xt)
-    dx_keras = tape.gradient(yt, xt, output_gradients=tf.constant(dy)).numpy()
+    y_keras, dx_keras = _keras_activation(name, x, dy)
     with np.errstate(all="ignore"):
         y = forward(x)
         dx = backward(dy, x, y)
     # TensorFlow computes exp(x) - 1: near 0 that cancels, an absolute error up to ~1.2e-7 in float32
     tol = dict(rtol=1e-6, atol=2e-7) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
-    np.testing.assert_array_equal(np.isnan(y), np.isnan(yt.numpy()))
-    np.testing.assert_allclose(y, yt.numpy(), **tol)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(y_keras))
+    np.testing.assert_allclose(y, y_keras, **tol)
     finite = np.isfinite(x)  # TensorFlow's gradients at +-Inf and NaN inputs are its own business
     # selu' = y + scale*alpha for x < 0 cancels as y -> -scale*alpha: a 1-ulp difference in y
     # becomes ~1.2e-7 * |dy| in dx, in both libraries

@@ -85,31 +85,10 @@ def test_rows3_backward_non_finite_as_general_kernel(where):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
-CHILD = """
-import json, sys
-import numpy as np
-import numba
-assert numba.config.DISABLE_JIT
-from scratchconv import depthwise
-out = {}
-for i, (h, w, kw, dw, padding, m) in enumerate(json.loads(sys.argv[1])):
-    rng = np.random.default_rng(i)
-    x = rng.standard_normal((2, h, w, 2)).astype(np.float32)
-    k = rng.standard_normal((3, kw, 2, m)).astype(np.float32)
-    x, k, b, g = depthwise.check_depthwise_args(x, k, None, 1, padding, (1, dw))
-    dy = rng.standard_normal((g.n, g.out_h, g.out_w, 2 * m)).astype(np.float32)
-    dx, dk, _ = depthwise._depthwise_backward(dy, x, k, False, g)
-    dz, _, _, db = depthwise._depthwise_backward(dy, x, k, False, g, "selu")
-    out[i] = [dx.tolist(), dk.tolist(), dz.tolist(), db.tolist()]
-print(json.dumps(out))
-"""
-
-
-def test_rows3_backward_runs_without_jit():
-    cases = [(3, 4, 3, 1, "same", 1), (4, 3, 2, 2, "valid", 2), (1, 2, 1, 1, "same", 1), (5, 5, 3, 1, "valid", 1)]
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    run = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cases)], env=env, capture_output=True, text=True, check=True)
-    results = json.loads(run.stdout)
+def _rows3_outputs(cases):
+    """[dx, dk, dz, db] of _depthwise_backward for each case (h, w, kw, dw, padding, m), with dz and db
+    through a selu before (the fused epilogue). Run here and, without JIT, in a child process."""
+    outputs = []
     for i, (h, w, kw, dw, padding, m) in enumerate(cases):
         rng = np.random.default_rng(i)
         x = rng.standard_normal((2, h, w, 2)).astype(np.float32)
@@ -117,11 +96,32 @@ def test_rows3_backward_runs_without_jit():
         x, k, b, g = depthwise.check_depthwise_args(x, k, None, 1, padding, (1, dw))
         dy = rng.standard_normal((g.n, g.out_h, g.out_w, 2 * m)).astype(np.float32)
         dx, dk, _ = depthwise._depthwise_backward(dy, x, k, False, g)
-        np.testing.assert_allclose(np.array(results[str(i)][0], dtype=np.float32), dx, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(np.array(results[str(i)][1], dtype=np.float32), dk, rtol=1e-5, atol=1e-5)
         dz, _, _, db = depthwise._depthwise_backward(dy, x, k, False, g, "selu")
-        np.testing.assert_allclose(np.array(results[str(i)][2], dtype=np.float32), dz, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(np.array(results[str(i)][3], dtype=np.float32), db, rtol=1e-5, atol=1e-5)
+        outputs.append([dx, dk, dz, db])
+    return outputs
+
+
+CHILD = """
+import json, sys
+import numba
+assert numba.config.DISABLE_JIT
+sys.path.insert(0, sys.argv[2])
+from test_depthwise_speedpaths import _rows3_outputs
+print(json.dumps([[a.tolist() for a in case] for case in _rows3_outputs(json.loads(sys.argv[1]))]))
+"""
+
+
+def test_rows3_backward_runs_without_jit():
+    cases = [(3, 4, 3, 1, "same", 1), (4, 3, 2, 2, "valid", 2), (1, 2, 1, 1, "same", 1), (5, 5, 3, 1, "valid", 1)]
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    tests = os.path.dirname(os.path.abspath(__file__))
+    run = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cases), tests], env=env, capture_output=True,
+                         text=True, check=True)
+    results = json.loads(run.stdout)
+    assert len(results) == len(cases)
+    for got_case, want_case in zip(results, _rows3_outputs(cases)):
+        for got, want in zip(got_case, want_case):  # dx, dk, dz, db
+            np.testing.assert_allclose(np.array(got, dtype=np.float32), want, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("activation", ["relu", "selu"])

@@ -169,17 +169,7 @@ def _tiles(size, out, pool, stride, pad_before):
 
 def max_pool2d_backward(dy, winners, input_shape):
     """dx (input_shape) with each dy routed to its window's winner (overlaps add up)."""
-    winner, (ph, pw), (sh, sw), (top, left) = winners
-    n, h, w, c = input_shape
-    out_h, out_w = winner.shape[1:3]
-    overlap = sh < ph or sw < pw
-    tiled = _tiles(h, out_h, ph, sh, top) and _tiles(w, out_w, pw, sw, left)
-    dx = np.empty(input_shape, dtype=dy.dtype) if tiled else np.zeros(input_shape, dtype=dy.dtype)  # (N, H, W, C)
-    unused = np.empty((n * (1 if overlap else out_h), 1), dtype=dy.dtype)  # the sums act=0 does not fill
-    zero = dy.dtype.type(0)
-    max_pool2d_backward_kernel(dx, unused, np.ascontiguousarray(dy), winner, dx, ph, pw, sh, sw, top, left, overlap,
-                               0, zero, zero, zero)
-    return dx
+    return _pool_backward(dy, winners, input_shape)[0]
 
 
 def max_pool2d_backward_with_activation(dy, winners, y, name):
@@ -188,19 +178,31 @@ def max_pool2d_backward_with_activation(dy, winners, y, name):
     ``activations.backward_with_bias(max_pool2d_backward(dy, winners, y.shape), y, name)`` gives
     with one write of dz instead of three passes. For windows that do not overlap only (else None).
     """
-    winner, (ph, pw), (sh, sw), (top, left) = winners
-    n, h, w, c = y.shape
-    out_h, out_w = winner.shape[1:3]
+    winner, (ph, pw), (sh, sw), _ = winners
     if sh < ph or sw < pw or name not in activations.WITH_BIAS or y.dtype not in (np.float32, np.float64):
         return None
+    dz, sums = _pool_backward(np.asarray(dy, dtype=y.dtype), winners, y.shape, 2 if name == "selu" else 1, y)
+    return dz, sums.sum(axis=0, dtype=np.float64).astype(y.dtype)  # the short row sums, added up in float64
+
+
+def _pool_backward(dy, winners, input_shape, act=0, y=None):
+    """max_pool2d_backward_kernel on dy (N, H_out, W_out, C): (dx or dz (input_shape), sums).
+
+    sums (N*H_out, C) holds each row of windows' sum of dz when act is 1 (relu) or 2 (selu);
+    dx is zero-filled first only where some cell lies in no window (or windows overlap).
+    """
+    winner, (ph, pw), (sh, sw), (top, left) = winners
+    n, h, w, c = input_shape
+    out_h, out_w = winner.shape[1:3]
+    overlap = sh < ph or sw < pw
     tiled = _tiles(h, out_h, ph, sh, top) and _tiles(w, out_w, pw, sw, left)
-    dz = np.empty(y.shape, dtype=y.dtype) if tiled else np.zeros(y.shape, dtype=y.dtype)  # (N, H, W, C)
-    sums = np.empty((n * out_h, c), dtype=y.dtype)  # (N*H_out, C): short sums, added up in float64 below
-    one = y.dtype.type(1)
-    max_pool2d_backward_kernel(dz, sums, np.ascontiguousarray(dy), winner, np.ascontiguousarray(y), ph, pw, sh, sw,
-                               top, left, False, 2 if name == "selu" else 1, one * activations.SELU_SCALE,
+    dx = np.empty(input_shape, dtype=dy.dtype) if tiled else np.zeros(input_shape, dtype=dy.dtype)  # (N, H, W, C)
+    sums = np.empty((n * (1 if overlap else out_h), c if act else 1), dtype=dy.dtype)  # not filled with act=0
+    one = dy.dtype.type(1)
+    max_pool2d_backward_kernel(dx, sums, np.ascontiguousarray(dy), winner, dx if y is None else np.ascontiguousarray(y),
+                               ph, pw, sh, sw, top, left, overlap, act, one * activations.SELU_SCALE,
                                one * (activations.SELU_SCALE * activations.SELU_ALPHA), one * 0)
-    return dz, sums.sum(axis=0, dtype=np.float64).astype(y.dtype)
+    return dx, sums
 
 
 # --------------------------------------------------------------------------- layers
