@@ -1,9 +1,10 @@
-"""conv2d for layers with few input channels: a full im2col, then one BLAS product.
+"""conv2d for layers with few input channels or narrow outputs: a full im2col, then one BLAS product.
 
-``standard.py``'s row method unfolds kh input rows and multiplies by a (kh*Cg, kw*Fg) matrix;
-when a layer has few input channels for its filters (kh*kw*Cg < kw*Fg, like a network's
-first layer: 1 channel in, 32 out), a full im2col matrix is the narrower one, so ``conv2d``
-sends such layers here (groups == 1)::
+``standard.py``'s row method unfolds kh input rows and multiplies by a (kh*Cg, kw*Fg) matrix
+at every padded column. When a layer has few input channels for its filters (kh*kw*Cg <
+kw*Fg, like a network's first layer: 1 channel in, 32 out), a full im2col matrix is the
+narrower one; when the padded columns add much work (7x7 outputs: 9 columns for 7), im2col
+skips it. ``conv2d`` sends such layers here (groups == 1; ``use_im2col``)::
 
     cols (M, kh*kw*C_in) @ K (kh*kw*C_in, F) = y (M, F),    M = N*H_out*W_out
     backward: dK = cols^T @ dy,  dcols = dy @ K^T, folded back onto dx
@@ -138,18 +139,29 @@ def _fold_t(dx, dcols_t, kh, kw, sh, sw, dh, dw, pad_top, pad_left, out_h, out_w
                             dx[n, i, ox * sw + offset, c] += row[ox]
 
 
-def use_im2col(kernel, groups):
-    """Full im2col when its matrix is narrower than the row method's product: kh*kw*Cg < kw*Fg.
+def use_im2col(kernel, groups, g):
+    """Full im2col (groups == 1) when it does less work than the row method. Two cases:
 
-    That is a layer with few input channels for its filters, like a network's first layer
-    (1 channel in, 32 out: cols 9 values wide, the row method's z 96 wide and its product only
-    3 deep). Measured on the Fashion-MNIST first layer (batch 32, 28x28x1 -> 32, 3x3 'same',
-    median of 30, 2 threads): forward 1.88 -> 1.3-1.5 ms, backward 4.3 -> 2.8 ms (1.7 ms without
-    dx), and then, with the transposed cols^T for one channel (module docstring), forward 0.50 ms,
-    backward without dx 0.80 ms.
+    - Few input channels for the filters, kh*kw*Cg < kw*Fg, like a network's first layer (1
+      channel in, 32 out: cols 9 values wide, the row method's z 96 wide and its product only 3
+      deep). Measured on the Fashion-MNIST first layer (batch 32, 28x28x1 -> 32, 3x3 'same',
+      median of 30, 2 threads): forward 1.88 -> 1.3-1.5 ms, backward 4.3 -> 2.8 ms (1.7 ms
+      without dx), and then, with the transposed cols^T for one channel (module docstring),
+      forward 0.50 ms, backward without dx 0.80 ms.
+    - Narrow outputs and column strides: the row method computes z at every padded column
+      that a window touches, W_z = (W_out - 1)*sw + (kw - 1)*dw + 1, where im2col computes
+      W_out; above W_z > WASTE * W_out im2col is faster though its product has only F
+      columns. Measured (batch 32, 3x3 'same', 2 threads, median of 6x12, im2col / rows):
+      7x7 64 -> 128 (W_z / W_out = 1.29) forward 0.86, backward 0.79; 7x7 128 -> 128 forward
+      0.86, backward 0.72; 14x14 (1.14) 64 -> 64 forward 1.17, backward 1.02 and 32 -> 64
+      forward 1.00, backward 0.91; at 28x28 (1.07) rows win (``standard.conv2d``'s docstring).
     """
     kh, kw, cg, filters = kernel.shape
-    return groups == 1 and kh * kw * cg < kw * filters
+    w_z = (g.out_w - 1) * g.sw + (kw - 1) * g.dw + 1  # the row method's columns per output row
+    return groups == 1 and (kh * kw * cg < kw * filters or w_z > WASTE * g.out_w)
+
+
+WASTE = 1.2  # see use_im2col
 
 
 def conv2d_im2col(x, kernel, bias, g, chunking):

@@ -15,9 +15,10 @@ and kn2row along the columns (compare MEC, Cho & Brand 2017); ``conv2d`` says wh
 beats a full im2col here. The backward pass runs the same matrices backwards.
 
 Two other paths live in their own modules: a layer with few input channels for its filters
-(kh*kw*Cg < kw*Fg, like a network's first layer, 1 channel in and 32 out) takes a full im2col,
-whose matrix is then the narrower one (``_im2col.py``); a kernel holding Inf or NaN goes tap by
-tap, so that padding zeros are never multiplied by it (``_conv2d_taps.py``).
+(kh*kw*Cg < kw*Fg, like a network's first layer, 1 channel in and 32 out), or whose padded
+columns W_z would add over 20 % of wasted work (narrow outputs like 7x7, column strides), takes
+a full im2col (``_im2col.py``, ``use_im2col``); a kernel holding Inf or NaN goes tap by tap, so
+that padding zeros are never multiplied by it (``_conv2d_taps.py``).
 """
 
 from numbers import Integral
@@ -237,7 +238,7 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1,
             return _conv2d_by_taps(x, kernel, bias, g, groups)
     kh, kw, cg, filters = kernel.shape
     x = np.ascontiguousarray(x)  # (N, H, W, C_in)
-    if use_im2col(kernel, groups):
+    if use_im2col(kernel, groups, g):
         return conv2d_im2col(x, kernel, bias, g, _image_chunks(g.n, g.out_h * g.out_w, kh * kw * cg * x.itemsize))
     w_z = (g.out_w - 1) * g.sw + (kw - 1) * g.dw + 1  # padded columns that some window touches
     weights = _row_weights(kernel, groups)  # (groups, kh*Cg, kw*Fg)
@@ -413,7 +414,7 @@ def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True):
         with np.errstate(invalid="ignore"):
             dx, dkernel = _conv2d_backward_by_taps(dy, x, kernel, g, groups)
         return (dx if input_gradient else None), dkernel, _bias_gradient(dy, with_bias)
-    if use_im2col(kernel, groups):
+    if use_im2col(kernel, groups, g):
         dbias = _bias_gradient(dy, with_bias)
         chunking = _image_chunks(g.n, g.out_h * g.out_w, kh * kw * cg * x.itemsize)
         dx, dkernel = conv2d_backward_im2col(dy, x, kernel, g, input_gradient, chunking)

@@ -16,6 +16,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import scratchconv
+from scratchconv import standard
 from kernel_cases import KINDS, cases, make_case, output_size
 from keras_reference import (
     DirectOpUnusable,
@@ -35,6 +36,21 @@ from keras_reference import (
 def test_kernel_equals_keras(kind, data):
     case = data.draw(cases(kind, tf_computable=True), label="case")
     assert_matches_keras(case, scratchconv)
+
+
+@pytest.mark.parametrize("path", ["rows", "im2col"])
+@given(data=st.data())
+def test_conv2d_paths_equal_keras(path, data):
+    """conv2d picks the row method or the full im2col from the shapes (_im2col.use_im2col); the
+    small random images would mostly pick im2col, so each path is forced here on every case."""
+    case = data.draw(cases("conv2d", tf_computable=True), label="case")
+    assume(path == "rows" or case.config["groups"] == 1)  # im2col is for groups == 1
+    original = standard.use_im2col
+    standard.use_im2col = lambda kernel, groups, g: path == "im2col"
+    try:
+        assert_matches_keras(case, scratchconv)
+    finally:
+        standard.use_im2col = original
 
 
 @pytest.mark.parametrize("kind", ["conv2d", "depthwise", "separable"])

@@ -84,6 +84,9 @@ def test_backward_equals_finite_differences(backward, config):
 
 @pytest.mark.parametrize("tiny_chunks", [False, True])
 def test_naive_equals_fast(monkeypatch, tiny_chunks):
+    # The row method on every configuration (conv2d would send these narrow images to the
+    # full im2col, tested below), groups included.
+    monkeypatch.setattr(standard, "use_im2col", lambda kernel, groups, g: False)
     if tiny_chunks:  # one image per chunk: exercises the chunk loop on small inputs
         monkeypatch.setattr(standard, "CHUNK_BYTES", 1)
         monkeypatch.setattr(standard, "CHUNK_MIN_ROWS", 1)
@@ -104,10 +107,11 @@ def test_naive_equals_fast(monkeypatch, tiny_chunks):
 
 
 @pytest.mark.parametrize("tiny_chunks", [False, True])
-@pytest.mark.parametrize("channels", [1, 2])  # 1: the transposed cols^T layout; 2: cols
+@pytest.mark.parametrize("channels", [1, 2, 6])  # 1: the transposed cols^T layout; 2, 6: cols
 def test_naive_equals_fast_on_the_im2col_path(monkeypatch, tiny_chunks, channels):
-    # Few input channels for many filters (kh*kw*C < kw*F) take the full im2col; windows that
-    # stick out on every side, strides that skip columns, dilation, 'valid' remainders.
+    # The full im2col, taken by few input channels for many filters (kh*kw*C < kw*F: 1 and 2
+    # channels) and by narrow outputs (6 channels, at most 9 columns); windows that stick out
+    # on every side, strides that skip columns, dilation, 'valid' remainders.
     if tiny_chunks:
         monkeypatch.setattr(standard, "CHUNK_BYTES", 1)
         monkeypatch.setattr(standard, "CHUNK_MIN_ROWS", 1)
@@ -118,7 +122,8 @@ def test_naive_equals_fast_on_the_im2col_path(monkeypatch, tiny_chunks, channels
                                                  ((1, 3), (1, 2), 1, "valid"), ((4, 4), 3, 1, "same")]:
             x = rng.standard_normal((3, 9, 7, channels)).astype(dtype)
             kernel = rng.standard_normal((*size, channels, 16)).astype(dtype)
-            assert standard.use_im2col(kernel, 1)
+            g = conv_geometry(x.shape, size, as_pair(strides, "strides"), padding, as_pair(dilation, "dilation_rate"))
+            assert standard.use_im2col(kernel, 1, g)
             bias = rng.standard_normal(16).astype(dtype)
             config = dict(strides=strides, padding=padding, dilation_rate=dilation)
             y = conv2d(x, kernel, bias, **config)
@@ -127,7 +132,6 @@ def test_naive_equals_fast_on_the_im2col_path(monkeypatch, tiny_chunks, channels
             slow = conv2d_backward_naive(dy, x, kernel, bias, **config)
             for fast, expected in zip(conv2d_backward(dy, x, kernel, bias, **config), slow):
                 np.testing.assert_allclose(fast, expected, rtol=0, atol=tol * max(1.0, np.abs(expected).max()))
-            g = conv_geometry(x.shape, size, as_pair(strides, "strides"), padding, as_pair(dilation, "dilation_rate"))
             dx, dkernel, _ = standard._conv2d_backward(dy, x, kernel, False, g, 1, input_gradient=False)
             assert dx is None
             np.testing.assert_allclose(dkernel, slow[1], rtol=0, atol=tol * max(1.0, np.abs(slow[1]).max()))
