@@ -130,6 +130,11 @@ class Geometry:
     def padded_w(self):
         return self.w + self.pad_left + self.pad_right
 
+    @property
+    def touched_w(self):
+        """The columns of x, counted from the first, that some window touches (W for stride 1)."""
+        return max(1, min(self.w, (self.out_w - 1) * self.sw + (self.kw - 1) * self.dw + 1 - self.pad_left))
+
 
 def conv_geometry(x_shape, kernel_hw, strides, padding, dilation_rate):
     """The window geometry of a 2-D convolution of an NHWC input.

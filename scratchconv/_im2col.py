@@ -1,10 +1,10 @@
-"""conv2d for layers with few input channels or narrow outputs: a full im2col, then one BLAS product.
+"""conv2d for layers with few input channels or column strides: a full im2col, then one BLAS product.
 
 ``standard.py``'s row method unfolds kh input rows and multiplies by a (kh*Cg, kw*Fg) matrix
-at every padded column. When a layer has few input channels for its filters (kh*kw*Cg <
+at every input column. When a layer has few input channels for its filters (kh*kw*Cg <
 kw*Fg, like a network's first layer: 1 channel in, 32 out), a full im2col matrix is the
-narrower one; when the padded columns add much work (7x7 outputs: 9 columns for 7), im2col
-skips it. ``conv2d`` sends such layers here (groups == 1; ``use_im2col``)::
+narrower one; with column strides, the row method would compute columns no window starts
+at. ``conv2d`` sends such layers here (groups == 1; ``use_im2col``)::
 
     cols (M, kh*kw*C_in) @ K (kh*kw*C_in, F) = y (M, F),    M = N*H_out*W_out
     backward: dK = cols^T @ dy,  dcols = dy @ K^T, folded back onto dx
@@ -148,17 +148,17 @@ def use_im2col(kernel, groups, g):
       median of 30, 2 threads): forward 1.88 -> 1.3-1.5 ms, backward 4.3 -> 2.8 ms (1.7 ms
       without dx), and then, with the transposed cols^T for one channel (module docstring),
       forward 0.50 ms, backward without dx 0.80 ms.
-    - Narrow outputs and column strides: the row method computes z at every padded column
-      that a window touches, W_z = (W_out - 1)*sw + (kw - 1)*dw + 1, where im2col computes
-      W_out; above W_z > WASTE * W_out im2col is faster though its product has only F
-      columns. Measured (batch 32, 3x3 'same', 2 threads, median of 6x12, im2col / rows):
-      7x7 64 -> 128 (W_z / W_out = 1.29) forward 0.86, backward 0.79; 7x7 128 -> 128 forward
-      0.86, backward 0.72; 14x14 (1.14) 64 -> 64 forward 1.17, backward 1.02 and 32 -> 64
-      forward 1.00, backward 0.91; at 28x28 (1.07) rows win (``standard.conv2d``'s docstring).
+    - Column strides: the row method computes z for every column of x that a window touches,
+      W_z = ``g.touched_w`` (W for stride 1), about sw times the W_out that im2col computes;
+      above W_z > WASTE * W_out im2col is faster though its product has only F columns.
+      Measured (batch 32, 3x3 'same', 2 threads, median of 5x12, im2col / rows): 28x28 32 ->
+      64 stride 2 forward 0.60, backward 0.50; 14x14 64 -> 128 stride 2: 0.48, 0.52; 28x28
+      32 -> 32 strides (1, 2): 0.61, 0.70. At stride 1 the row method is as fast or faster:
+      7x7 64 -> 128 forward 1.00, backward 0.96 (im2col / rows), 128 -> 128 1.07, 1.06;
+      14x14 64 -> 64 1.39, 1.20; 28x28 32 -> 32 1.39, 1.17.
     """
     kh, kw, cg, filters = kernel.shape
-    w_z = (g.out_w - 1) * g.sw + (kw - 1) * g.dw + 1  # the row method's columns per output row
-    return groups == 1 and (kh * kw * cg < kw * filters or w_z > WASTE * g.out_w)
+    return groups == 1 and (kh * kw * cg < kw * filters or g.touched_w > WASTE * g.out_w)
 
 
 WASTE = 1.2  # see use_im2col

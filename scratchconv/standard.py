@@ -7,18 +7,19 @@ g*Cg .. g*Cg + Cg - 1; groups=1 is the ordinary convolution. The formulas are in
 docstrings of ``conv2d_naive`` and ``conv2d_backward_naive``.
 
 The fast versions "unfold the rows and shift the columns". The kernel rows are unfolded
-as in im2col: ``rows`` holds, for every output row oy and every padded input column ix,
-the kh input pixels of that column stacked (kh*Cg values). One BLAS product with the
-kernel as a (kh*Cg, kw*Fg) matrix gives ``z``, what column ix contributes to each of the
-kw window positions; a shifted sum over kx then gives y. That is im2col along the rows
-and kn2row along the columns (compare MEC, Cho & Brand 2017); ``conv2d`` says why it
-beats a full im2col here. The backward pass runs the same matrices backwards.
+as in im2col: ``rows`` holds, for every output row oy and every input column j, the kh
+input pixels of that column stacked (kh*Cg values; rows of padding are zeros). One BLAS
+product with the kernel as a (kh*Cg, kw*Fg) matrix gives ``z``, what column j contributes
+to each of the kw window positions; a shifted sum over kx then gives y, skipping the taps
+that fall on padding columns. That is im2col along the rows and kn2row along the columns
+(compare MEC, Cho & Brand 2017); ``conv2d`` says why it beats a full im2col here. The
+backward pass runs the same matrices backwards.
 
 Two other paths live in their own modules: a layer with few input channels for its filters
-(kh*kw*Cg < kw*Fg, like a network's first layer, 1 channel in and 32 out), or whose padded
-columns W_z would add over 20 % of wasted work (narrow outputs like 7x7, column strides), takes
-a full im2col (``_im2col.py``, ``use_im2col``); a kernel holding Inf or NaN goes tap by tap, so
-that padding zeros are never multiplied by it (``_conv2d_taps.py``).
+(kh*kw*Cg < kw*Fg, like a network's first layer, 1 channel in and 32 out), or with column
+strides (where z would be computed at columns no window starts at), takes a full im2col
+(``_im2col.py``, ``use_im2col``); a kernel holding Inf or NaN goes tap by tap, so that
+padding zeros are never multiplied by it (``_conv2d_taps.py``).
 """
 
 from numbers import Integral
@@ -124,12 +125,13 @@ def conv2d_naive(x, kernel, bias=None, *, strides=1, padding="valid", dilation_r
 
 
 @numba_kernel
-def _unfold_rows(rows, x, kh, sh, dh, pad_top, pad_left, out_h, w_z, groups):
-    """Stack the kh input rows under every output row, for each padded column ix < W_z.
+def _unfold_rows(rows, x, kh, sh, dh, pad_top, out_h, w_z, groups):
+    """Stack the kh input rows under every output row, for each input column j < W_z.
 
-    rows (N*H_out*W_z, groups, kh*Cg) from the unpadded x (N, H, W, C_in)::
+    rows (N*H_out*W_z, groups, kh*Cg) from the unpadded x (N, H, W, C_in), with x's rows
+    padded (xr: zeros above and below, not beside)::
 
-        rows[(n*H_out + oy)*W_z + ix, grp, ky*Cg + c] = xp[n, oy*sh + ky*dh, ix, grp*Cg + c]
+        rows[(n*H_out + oy)*W_z + j, grp, ky*Cg + c] = xr[n, oy*sh + ky*dh, j, grp*Cg + c]
 
     prange over r = n*H_out + oy, whose W_z rows only this iteration writes. Reading x
     directly (one bounds test per pixel) saves a padding pass; the inner loop copies Cg
@@ -140,13 +142,12 @@ def _unfold_rows(rows, x, kh, sh, dh, pad_top, pad_left, out_h, w_z, groups):
     for r in prange(n_images * out_h):
         n = r // out_h
         oy = r - n * out_h
-        for ix in range(w_z):
-            row = r * w_z + ix
-            j = ix - pad_left  # column in x
+        for j in range(w_z):  # column in x
+            row = r * w_z + j
             for grp in range(groups):
                 for ky in range(kh):
                     i = oy * sh + ky * dh - pad_top  # row in x
-                    if 0 <= i < h and 0 <= j < w:
+                    if 0 <= i < h:
                         for c in range(cg):
                             rows[row, grp, ky * cg + c] = x[n, i, j, grp * cg + c]
                     else:
@@ -155,14 +156,15 @@ def _unfold_rows(rows, x, kh, sh, dh, pad_top, pad_left, out_h, w_z, groups):
 
 
 @numba_kernel
-def _shift_add(y, z, bias, kw, sw, dw, w_z, groups):
+def _shift_add(y, z, bias, kw, sw, dw, pad_left, w_z, groups):
     """Sum each window's kw column contributions z (N*H_out*W_z, groups, kw*Fg), add the bias::
 
-        y[n, oy, ox, grp*Fg + f] = sum_kx z[(n*H_out + oy)*W_z + ox*sw + kx*dw, grp, kx*Fg + f]
-                                   + bias[grp*Fg + f]
+        y[n, oy, ox, grp*Fg + f] = sum_kx z[(n*H_out + oy)*W_z + j, grp, kx*Fg + f] + bias[grp*Fg + f]
 
-    prange over r = n*H_out + oy (one output row of y (N, H_out, W_out, F) each); the
-    bias is added while the row is in L1, not in a separate pass over y.
+    over the kx whose column j = ox*sw + kx*dw - pad_left is in x (0 <= j < W_z); the others
+    fall on padding, which contributes nothing. prange over r = n*H_out + oy (one output
+    row of y (N, H_out, W_out, F) each); the bias is added while the row is in L1, not in a
+    separate pass over y.
     """
     n_images, out_h, out_w, filters = y.shape
     fg = filters // groups
@@ -173,7 +175,10 @@ def _shift_add(y, z, bias, kw, sw, dw, w_z, groups):
             for f in range(filters):
                 y[n, oy, ox, f] = 0.0
             for kx in range(kw):
-                row = r * w_z + ox * sw + kx * dw
+                j = ox * sw + kx * dw - pad_left  # column in x
+                if j < 0 or j >= w_z:
+                    continue
+                row = r * w_z + j
                 for grp in range(groups):
                     for f in range(fg):
                         y[n, oy, ox, grp * fg + f] += z[row, grp, kx * fg + f]
@@ -222,15 +227,16 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1,
     images and per group::
 
         rows (M_z, kh*Cg) @ W (kh*Cg, kw*Fg) = z (M_z, kw*Fg),   M_z = images*H_out*W_z
-        y[.., ox, f] = sum_kx z[.., ox*sw + kx*dw, kx*Fg + f] + bias[f]
+        y[.., ox, f] = sum_kx z[.., ox*sw + kx*dw - pad_left, kx*Fg + f] + bias[f]   (columns in x)
 
     Why not a full im2col, cols (M, kh*kw*Cg) @ (kh*kw*Cg, F)? Its product has only F
     columns: single-threaded OpenBLAS ran it at 64 / 81 / 121 GFLOP/s for the benchmark
     shapes (3x3 'same', batch 32, F = 32 / 64 / 128), the (kh*Cg, kw*Fg) product here at
-    85 / 116 / 134 GFLOP/s, and rows is kw times smaller than cols. The price: z is
-    computed at every padded column, W_z / W_out times the useful work (1.07 / 1.14 / 1.29
-    at widths 28 / 14 / 7; about sw for column strides sw > 1). Forward, one thread,
-    im2col -> this (before chunking): 12.9 -> 9.0, 8.7 -> 7.3, 5.4 -> 5.2 ms.
+    85 / 116 / 134 GFLOP/s, and rows is kw times smaller than cols. z is computed for each
+    input column a window touches (W_z of them, W for stride 1), so column strides sw > 1
+    cost about sw times the useful work (``_im2col.use_im2col`` sends those to im2col).
+    Forward, one thread, im2col -> this (before chunking): 12.9 -> 9.0, 8.7 -> 7.3, 5.4 ->
+    5.2 ms, when z still covered the padding columns too (W + 2 of them for 3x3 'same').
     """
     x, kernel, bias, _, g, groups = _prepare(x, kernel, bias, strides, padding, dilation_rate, groups)
     if not np.isfinite(kernel).all():
@@ -240,7 +246,7 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1,
     x = np.ascontiguousarray(x)  # (N, H, W, C_in)
     if use_im2col(kernel, groups, g):
         return conv2d_im2col(x, kernel, bias, g, _image_chunks(g.n, g.out_h * g.out_w, kh * kw * cg * x.itemsize))
-    w_z = (g.out_w - 1) * g.sw + (kw - 1) * g.dw + 1  # padded columns that some window touches
+    w_z = g.touched_w  # the columns of x that some window touches
     weights = _row_weights(kernel, groups)  # (groups, kh*Cg, kw*Fg)
     bias_or_zero = np.zeros(filters, x.dtype) if bias is None else np.ascontiguousarray(bias)  # (F,)
     y = np.empty((g.n, g.out_h, g.out_w, filters), dtype=x.dtype)  # (N, H_out, W_out, F)
@@ -249,11 +255,11 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1,
     z = np.empty((max_rows, groups, weights.shape[2]), dtype=x.dtype)  # (M_z, groups, kw*Fg)
     for images in chunks:
         m = (images.stop - images.start) * g.out_h * w_z  # rows of this chunk
-        _unfold_rows(rows[:m], x[images], kh, g.sh, g.dh, g.pad_top, g.pad_left, g.out_h, w_z, groups)
+        _unfold_rows(rows[:m], x[images], kh, g.sh, g.dh, g.pad_top, g.out_h, w_z, groups)
         with np.errstate(invalid="ignore"):  # NaN from Inf inputs propagates silently, as in Keras
             for grp in range(groups):
                 np.matmul(rows[:m, grp], weights[grp], out=z[:m, grp])  # (m, kw*Fg)
-        _shift_add(y[images], z[:m], bias_or_zero, kw, g.sw, g.dw, w_z, groups)
+        _shift_add(y[images], z[:m], bias_or_zero, kw, g.sw, g.dw, g.pad_left, w_z, groups)
     return y
 
 
@@ -315,9 +321,9 @@ def _bias_gradient(dy, with_bias):
 def _spread_dy(dz, dbias_rows, dy, col_taps, w_z, groups):
     """The adjoint of ``_shift_add``: copy each dy back to the kw columns it came from.
 
-    col_taps (W_z, kw): the output column ox with ox*sw + kx*dw = ix, or -1 (``_taps``)::
+    col_taps (W_z, kw): the output column ox with ox*sw + kx*dw - pad_left = j, or -1 (``_taps``)::
 
-        dz[(n*H_out + oy)*W_z + ix, grp, kx*Fg + f] = dy[n, oy, col_taps[ix, kx], grp*Fg + f]  (0 at -1)
+        dz[(n*H_out + oy)*W_z + j, grp, kx*Fg + f] = dy[n, oy, col_taps[j, kx], grp*Fg + f]  (0 at -1)
         dbias_rows[n*H_out + oy, f] = sum_ox dy[n, oy, ox, f]
 
     A gather, prange over r = n*H_out + oy: each dz value is written once, by the
@@ -329,11 +335,11 @@ def _spread_dy(dz, dbias_rows, dy, col_taps, w_z, groups):
     for r in prange(n_images * out_h):
         n = r // out_h
         oy = r - n * out_h
-        for ix in range(w_z):
-            row = r * w_z + ix
+        for j in range(w_z):
+            row = r * w_z + j
             for grp in range(groups):
                 for kx in range(kw):
-                    ox = col_taps[ix, kx]
+                    ox = col_taps[j, kx]
                     if ox >= 0:
                         for f in range(fg):
                             dz[row, grp, kx * fg + f] = dy[n, oy, ox, grp * fg + f]
@@ -348,13 +354,13 @@ def _spread_dy(dz, dbias_rows, dy, col_taps, w_z, groups):
 
 
 @numba_kernel
-def _fold_rows(dx, drows, row_taps, pad_left, out_h, w_z, groups):
+def _fold_rows(dx, drows, row_taps, out_h, w_z, groups):
     """The adjoint of ``_unfold_rows``: gather each pixel's gradient from the rows it went to.
 
     drows (N*H_out*W_z, groups, kh*Cg) = dz @ W^T; row_taps (H, kh): the output row oy
-    with oy*sh + ky*dh - pad_top = i, or -1. With ix = j + pad_left::
+    with oy*sh + ky*dh - pad_top = i, or -1::
 
-        dx[n, i, j, grp*Cg + c] = sum_{ky: oy = row_taps[i, ky] >= 0} drows[(n*H_out + oy)*W_z + ix, grp, ky*Cg + c]
+        dx[n, i, j, grp*Cg + c] = sum_{ky: oy = row_taps[i, ky] >= 0} drows[(n*H_out + oy)*W_z + j, grp, ky*Cg + c]
 
     prange over q = n*H + i: each iteration writes its own row of dx (N, H, W, C_in) and
     nothing else (no races, no zero-filled padded buffer, no crop).
@@ -366,15 +372,14 @@ def _fold_rows(dx, drows, row_taps, pad_left, out_h, w_z, groups):
         n = q // h
         i = q - n * h
         for j in range(w):
-            ix = j + pad_left  # padded column
             for ch in range(c_in):
                 dx[n, i, j, ch] = 0.0
-            if ix >= w_z:  # a column no window reaches (stride > 1 or 'valid' remainder)
+            if j >= w_z:  # a column no window reaches (stride > 1 or 'valid' remainder)
                 continue
             for ky in range(kh):
                 oy = row_taps[i, ky]
                 if oy >= 0:
-                    row = (n * out_h + oy) * w_z + ix
+                    row = (n * out_h + oy) * w_z + j
                     for grp in range(groups):
                         for c in range(cg):
                             dx[n, i, j, grp * cg + c] += drows[row, grp, ky * cg + c]
@@ -422,9 +427,9 @@ def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True):
             with np.errstate(invalid="ignore"):
                 dkernel = _conv2d_backward_by_taps(dy, x, kernel, g, groups)[1]
         return dx, dkernel, dbias
-    w_z = (g.out_w - 1) * g.sw + (kw - 1) * g.dw + 1
+    w_z = g.touched_w  # the columns of x that some window touches
     weights = _row_weights(kernel, groups)  # (groups, kh*Cg, kw*Fg)
-    col_taps = _taps(w_z, kw, g.sw, g.dw, 0, g.out_w)  # (W_z, kw): padded column -> output column
+    col_taps = _taps(w_z, kw, g.sw, g.dw, g.pad_left, g.out_w)  # (W_z, kw): column of x -> output column
     row_taps = _taps(g.h, kh, g.sh, g.dh, g.pad_top, g.out_h)  # (H, kh): input row -> output row
     dx = np.empty(x.shape, dtype=x.dtype) if input_gradient else None  # (N, H, W, C_in)
     dweights = np.zeros(weights.shape, dtype=x.dtype)  # (groups, kh*Cg, kw*Fg)
@@ -435,7 +440,7 @@ def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True):
     dz = np.empty((max_rows, groups, weights.shape[2]), dtype=x.dtype)  # (M_z, groups, kw*Fg)
     for images in chunks:
         m = (images.stop - images.start) * g.out_h * w_z
-        _unfold_rows(rows[:m], x[images], kh, g.sh, g.dh, g.pad_top, g.pad_left, g.out_h, w_z, groups)
+        _unfold_rows(rows[:m], x[images], kh, g.sh, g.dh, g.pad_top, g.out_h, w_z, groups)
         out_rows = slice(images.start * g.out_h, images.stop * g.out_h)
         _spread_dy(dz[:m], dbias_rows[out_rows], dy[images], col_taps, w_z, groups)
         with np.errstate(invalid="ignore"):  # a 0 * Inf here is redone below
@@ -445,7 +450,7 @@ def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True):
                 if input_gradient:
                     np.matmul(dz[:m, grp], weights[grp].T, out=rows[:m, grp])  # drows (m, kh*Cg)
         if input_gradient:
-            _fold_rows(dx[images], rows[:m], row_taps, g.pad_left, g.out_h, w_z, groups)
+            _fold_rows(dx[images], rows[:m], row_taps, g.out_h, w_z, groups)
     per_group = dweights.reshape(groups, kh, cg, kw, filters // groups)  # (groups, kh, Cg, kw, Fg)
     dkernel = np.ascontiguousarray(per_group.transpose(1, 3, 2, 0, 4)).reshape(kernel.shape)  # (kh, kw, Cg, F)
     if not np.isfinite(dkernel).all():  # maybe a 0 * Inf from the padding or dz's zeros: redo exactly

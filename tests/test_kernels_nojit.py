@@ -29,6 +29,8 @@ REPO = Path(scratchconv.__file__).resolve().parents[1]
 CASES = [
     ("conv2d", np.float32, dict(kernel_hw=(3, 2), out=4, groups=2, padding="same", strides=(2, 1))),
     ("conv2d", np.float64, dict(kernel_hw=(2, 2), out=3, dilation_rate=(2, 1), strides=(1, 2), bias=False)),
+    # the row method with padding columns on both sides (2 each), which its shift-add skips
+    ("conv2d", np.float64, dict(kernel_hw=(3, 3), out=4, groups=2, padding="same", dilation_rate=(1, 2))),
     # few input channels for the filters: the full im2col, transposed (1 channel) and not (2)
     ("conv2d", np.float32, dict(kernel_hw=(3, 3), out=8, padding="same", strides=(1, 2), channels=1)),
     ("conv2d", np.float64, dict(kernel_hw=(2, 3), out=8, dilation_rate=(2, 1), channels=2)),

@@ -347,14 +347,14 @@ def test_pool_backward_with_activation_leaves_overlapping_windows_to_the_two_pas
     assert max_pool2d_backward_with_activation(np.ones_like(max_pool2d(y, 2)[0]), max_pool2d(y, 2)[1], y, "softmax") is None
 
 
-@pytest.mark.parametrize("channels, filters, width", [(1, 8, 7), (8, 4, 7), (8, 4, 20)])  # im2col x2, row method
-def test_conv2d_without_input_gradient_gives_the_same_weight_gradients(channels, filters, width):
+@pytest.mark.parametrize("channels, filters", [(1, 8), (8, 4)])  # im2col path, row path
+def test_conv2d_without_input_gradient_gives_the_same_weight_gradients(channels, filters):
     # A model's first layer calls backward(dy, input_gradient=False): no dx, same weight gradients.
     from scratchconv.layers import Conv2D
 
     rng = np.random.default_rng(3)
     layer = Conv2D(filters, 3, padding="same", activation="selu", seed=0)
-    x = rng.standard_normal((2, 9, width, channels)).astype(np.float32)
+    x = rng.standard_normal((2, 9, 7, channels)).astype(np.float32)
     dy = rng.standard_normal(layer.forward(x, training=True).shape).astype(np.float32)
     dx = layer.backward(dy)
     full = [g.copy() for g in layer.gradients]
