@@ -232,7 +232,7 @@ def _flat(a):
 
 
 def _chunks(size):
-    """Runs of blocks for _selu_float32_kernel: one per Numba thread, at least 4 blocks each."""
+    """Runs of work for the kernels above over size values: one per Numba thread, at least 4 blocks each."""
     return max(1, min(numba.get_num_threads(), size // (4 * _BLOCK)))
 
 
@@ -298,6 +298,14 @@ def softmax_backward(dy, x, y):
 # --------------------------------------------------------------------------- bias and activation in one pass
 
 WITH_BIAS = ("relu", "selu")  # the activations forward_with_bias and backward_with_bias take
+_ACT_CODES = {None: 0, "relu": 1, "selu": 2}
+
+
+def derivative_args(name, dtype):
+    """(act, scale, scale_alpha, zero): what a kernel that applies relu's or selu's derivative
+    from the output y takes (act: 0 none, 1 relu, 2 selu; the constants in dtype)."""
+    one = np.dtype(dtype).type(1)
+    return _ACT_CODES[name], one * SELU_SCALE, one * (SELU_SCALE * SELU_ALPHA), one * 0
 
 
 def forward_with_bias(z, bias, name):
@@ -328,11 +336,10 @@ def backward_with_bias(dy, y, name):
         return dz, dz.reshape(-1, dz.shape[-1]).sum(axis=0)
     filters = dy.shape[-1]
     dz = np.empty(dy.shape, dtype=dy.dtype)
-    sums = np.empty((max(1, min(numba.get_num_threads(), dy.size // (4 * _BLOCK))), filters), np.float64)
-    one = dy.dtype.type(1)
+    sums = np.empty((_chunks(dy.size), filters), np.float64)
+    act, scale, scale_alpha, zero = derivative_args(name, dy.dtype)
     _backward_bias_kernel(dz.reshape(-1, filters), sums, _flat(dy).reshape(-1, filters),
-                          _flat(y).reshape(-1, filters), name == "selu", one * SELU_SCALE,
-                          one * (SELU_SCALE * SELU_ALPHA), one * 0)
+                          _flat(y).reshape(-1, filters), act == 2, scale, scale_alpha, zero)
     return dz, sums.sum(axis=0).astype(dy.dtype)
 
 

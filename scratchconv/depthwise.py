@@ -51,7 +51,6 @@ from ._depthwise_backward import (
     _depthwise_kernel_grad_rows_kernel,
 )
 from ._numba import kernel, prange
-from .activations import SELU_ALPHA, SELU_SCALE
 
 
 def check_depthwise_args(x, depthwise_kernel, bias, strides, padding, dilation_rate):
@@ -345,12 +344,10 @@ def _depthwise_backward(dy, x, k, with_bias, g, activation=None):
             chunks = _n_chunks(g.n * ((g.h + 1) // 2))
             dk_tiled = np.zeros((chunks, kh, kw, g.out_w * q), dtype=x.dtype)  # (T, 3, kw, W_out*C*M)
             db_tiled = np.zeros((chunks, g.out_w * q), dtype=x.dtype)  # (T, W_out*C*M)
-            act = {None: 0, "relu": 1, "selu": 2}[activation] if multiplier == 1 else 0
+            act, *constants = activations.derivative_args(activation if multiplier == 1 else None, x.dtype)
             dbx_tiled = np.zeros((chunks, g.w * q if act else 1), dtype=x.dtype)  # (T, W*C) with act
-            one = x.dtype.type(1)
             _depthwise_backward_rows3_kernel(dx_rep, dk_tiled, db_tiled, dy, x_rep, k_flipped, g.pad_top, g.dw,
-                                             g.pad_left, act, one * SELU_SCALE, one * (SELU_SCALE * SELU_ALPHA),
-                                             one * 0, dbx_tiled)
+                                             g.pad_left, act, *constants, dbx_tiled)
             if act:
                 activated = dx_rep, dbx_tiled.reshape(-1, channels).sum(axis=0, dtype=np.float64).astype(x.dtype)
             # A non-finite dy met the zero padding there (Inf*0 = NaN): redo dk and dbias below,

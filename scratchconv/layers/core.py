@@ -181,14 +181,14 @@ def max_pool2d_backward_with_activation(dy, winners, y, name):
     winner, (ph, pw), (sh, sw), _ = winners
     if sh < ph or sw < pw or name not in activations.WITH_BIAS or y.dtype not in (np.float32, np.float64):
         return None
-    dz, sums = _pool_backward(np.asarray(dy, dtype=y.dtype), winners, y.shape, 2 if name == "selu" else 1, y)
+    dz, sums = _pool_backward(np.asarray(dy, dtype=y.dtype), winners, y.shape, name, y)
     return dz, sums.sum(axis=0, dtype=np.float64).astype(y.dtype)  # the short row sums, added up in float64
 
 
-def _pool_backward(dy, winners, input_shape, act=0, y=None):
+def _pool_backward(dy, winners, input_shape, activation=None, y=None):
     """max_pool2d_backward_kernel on dy (N, H_out, W_out, C): (dx or dz (input_shape), sums).
 
-    sums (N*H_out, C) holds each row of windows' sum of dz when act is 1 (relu) or 2 (selu);
+    sums (N*H_out, C) holds each row of windows' sum of dz when activation is relu or selu;
     dx is zero-filled first only where some cell lies in no window (or windows overlap).
     """
     winner, (ph, pw), (sh, sw), (top, left) = winners
@@ -197,11 +197,10 @@ def _pool_backward(dy, winners, input_shape, act=0, y=None):
     overlap = sh < ph or sw < pw
     tiled = _tiles(h, out_h, ph, sh, top) and _tiles(w, out_w, pw, sw, left)
     dx = np.empty(input_shape, dtype=dy.dtype) if tiled else np.zeros(input_shape, dtype=dy.dtype)  # (N, H, W, C)
+    act, *constants = activations.derivative_args(activation, dy.dtype)
     sums = np.empty((n * (1 if overlap else out_h), c if act else 1), dtype=dy.dtype)  # not filled with act=0
-    one = dy.dtype.type(1)
     max_pool2d_backward_kernel(dx, sums, np.ascontiguousarray(dy), winner, dx if y is None else np.ascontiguousarray(y),
-                               ph, pw, sh, sw, top, left, overlap, act, one * activations.SELU_SCALE,
-                               one * (activations.SELU_SCALE * activations.SELU_ALPHA), one * 0)
+                               ph, pw, sh, sw, top, left, overlap, act, *constants)
     return dx, sums
 
 
