@@ -90,30 +90,34 @@ def _unfold_t(cols_t, x, kh, kw, sh, sw, dh, dw, pad_top, pad_left, out_h, out_w
 
         cols_t[(ky*kw + kx)*C_in + c, (n*H_out + oy)*W_out + ox] = xp[n, oy*sh + ky*dh, ox*sw + kx*dw, c]
 
-    prange over r = n*H_out + oy. Per tap, the output columns ox in [lo, hi) read inside x
-    (ox*sw + kx*dw - pad_left in [0, W)); the ones outside, and whole rows outside x, get 0.
+    prange over the images; per tap, image n's stretch of the tap's row, one output row at a
+    time: the output columns ox in [lo, hi) read inside x (ox*sw + kx*dw - pad_left in [0, W)),
+    the ones outside, and whole rows outside x, get 0. (A prange over the output rows, each
+    visiting the nine taps, took 0.29 instead of 0.17 ms at 28x28x1, 3x3 'same', batch 32.)
     """
     n_images, h, w, c_in = x.shape
-    for r in prange(n_images * out_h):
-        n = r // out_h
-        oy = r - n * out_h
-        first = r * out_w  # this output row's first column in cols_t
+    per_image = out_h * out_w  # columns of cols_t per image
+    for n in prange(n_images):
         for ky in range(kh):
-            i = oy * sh + ky * dh - pad_top  # row in x
             for kx in range(kw):
                 offset = kx * dw - pad_left  # column in x = ox*sw + offset
                 lo = min(out_w, max(0, (sw - 1 - offset) // sw))  # first ox with ox*sw + offset >= 0
                 hi = max(lo, min(out_w, (w - offset + sw - 1) // sw))  # first ox with ox*sw + offset >= W
                 for c in range(c_in):
-                    row = cols_t[(ky * kw + kx) * c_in + c, first : first + out_w]
-                    if i < 0 or i >= h:
-                        lo = hi = out_w
-                    for ox in range(lo):
-                        row[ox] = 0.0
-                    for ox in range(lo, hi):
-                        row[ox] = x[n, i, ox * sw + offset, c]
-                    for ox in range(hi, out_w):
-                        row[ox] = 0.0
+                    tap = (ky * kw + kx) * c_in + c  # row of cols_t
+                    for oy in range(out_h):
+                        i = oy * sh + ky * dh - pad_top  # row in x
+                        first = n * per_image + oy * out_w  # this output row's first column
+                        if i < 0 or i >= h:
+                            for ox in range(out_w):
+                                cols_t[tap, first + ox] = 0.0
+                            continue
+                        for ox in range(lo):
+                            cols_t[tap, first + ox] = 0.0
+                        for ox in range(lo, hi):
+                            cols_t[tap, first + ox] = x[n, i, ox * sw + offset, c]
+                        for ox in range(hi, out_w):
+                            cols_t[tap, first + ox] = 0.0
 
 
 @numba_kernel
