@@ -168,15 +168,18 @@ def use_im2col(kernel, groups, g):
 WASTE = 1.2  # see use_im2col
 
 
-def conv2d_im2col(x, kernel, bias, g, chunking):
-    """y = cols @ K + bias, chunk by chunk: cols (M, kh*kw*C_in), K (kh*kw*C_in, F). (groups == 1)
+def conv2d_im2col(x, kernel, bias, g, chunking, keep=False):
+    """(y, kept): y = cols @ K + bias, chunk by chunk: cols (M, kh*kw*C_in), K (kh*kw*C_in, F). (groups == 1)
 
-    chunking: (image ranges, windows in the largest), from standard._image_chunks.
+    chunking: (image ranges, windows in the largest), from standard._image_chunks. keep: with
+    one input channel, unfold the whole batch at once and return cols^T (kh*kw, M) as kept,
+    for ``conv2d_backward_im2col``; else kept is None.
     """
     kh, kw, c_in, filters = kernel.shape
     k2 = np.ascontiguousarray(kernel).reshape(kh * kw * c_in, filters)  # (kh*kw*C_in, F)
     y = np.empty((g.n, g.out_h, g.out_w, filters), dtype=x.dtype)  # (N, H_out, W_out, F)
-    chunks, max_rows = chunking
+    keep = keep and c_in == 1
+    chunks, max_rows = ([slice(0, g.n)], g.n * g.out_h * g.out_w) if keep else chunking
     depth = k2.shape[0]
     buffer = np.empty(max_rows * depth, dtype=x.dtype)  # cols or cols^T, reused per chunk
     window = (kh, kw, g.sh, g.sw, g.dh, g.dw, g.pad_top, g.pad_left, g.out_h, g.out_w)
@@ -194,23 +197,31 @@ def conv2d_im2col(x, kernel, bias, g, chunking):
             np.matmul(cols, k2, out=out)
         if bias is not None:
             _add_bias(out, bias)
-    return y
+    return y, (buffer.reshape(depth, -1) if keep else None)
 
 
-def conv2d_backward_im2col(dy, x, kernel, g, input_gradient, chunking):
-    """(dx or None, dkernel) with the forward's cols: dK = cols^T @ dy, dcols = dy @ K^T, folded into dx."""
+def conv2d_backward_im2col(dy, x, kernel, g, input_gradient, chunking, kept=None):
+    """(dx or None, dkernel) with the forward's cols: dK = cols^T @ dy, dcols = dy @ K^T, folded into dx.
+
+    kept: cols^T of the whole batch from ``conv2d_im2col(..., keep=True)`` on the same x (read
+    only: dcols^T then gets a buffer of its own), or None to unfold again.
+    """
     kh, kw, c_in, filters = kernel.shape
+    if kept is not None and kept.shape != (kh * kw * c_in, g.n * g.out_h * g.out_w):
+        kept = None  # not the transposed cols of this geometry (more than one input channel)
     k2 = np.ascontiguousarray(kernel).reshape(kh * kw * c_in, filters)  # (kh*kw*C_in, F)
     dk2 = np.zeros(k2.shape, dtype=x.dtype)  # (kh*kw*C_in, F)
     dx = np.empty(x.shape, dtype=x.dtype) if input_gradient else None  # (N, H, W, C_in)
-    chunks, max_rows = chunking
+    chunks, max_rows = ([slice(0, g.n)], g.n * g.out_h * g.out_w) if kept is not None else chunking
     depth = k2.shape[0]
-    buffer = np.empty(max_rows * depth, dtype=x.dtype)  # cols or cols^T, then dcols, reused per chunk
+    buffer = np.empty(max_rows * depth, dtype=x.dtype) if kept is None or input_gradient else None  # cols or cols^T, then dcols, reused per chunk
     window = (kh, kw, g.sh, g.sw, g.dh, g.dw, g.pad_top, g.pad_left, g.out_h, g.out_w)
     for images in chunks:
         m = (images.stop - images.start) * g.out_h * g.out_w
         grads = dy[images].reshape(m, filters)  # (m, F)
-        if c_in == 1:
+        if c_in == 1 and kept is not None:
+            cols_t = kept  # (kh*kw, M), one chunk
+        elif c_in == 1:
             cols_t = buffer[: depth * m].reshape(depth, m)  # (kh*kw, m)
             _unfold_t(cols_t, x[images], *window)
         else:
@@ -220,7 +231,7 @@ def conv2d_backward_im2col(dy, x, kernel, g, input_gradient, chunking):
         with np.errstate(invalid="ignore"):  # a 0 * Inf here is redone by the caller
             dk2 += weight_gradient(cols_t.T, grads, images.stop - images.start)  # (kh*kw*C_in, F)
             if input_gradient and c_in == 1:
-                np.matmul(k2, grads.T, out=cols_t)  # dcols^T (kh*kw, m), into the same buffer
+                cols_t = np.matmul(k2, grads.T, out=buffer[: depth * m].reshape(depth, m))  # dcols^T (kh*kw, m)
             elif input_gradient:
                 np.matmul(grads, k2.T, out=cols)  # dcols (m, kh*kw*C_in)
         if input_gradient:

@@ -239,13 +239,20 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1,
     5.2 ms, when z still covered the padding columns too (W + 2 of them for 3x3 'same').
     """
     x, kernel, bias, _, g, groups = _prepare(x, kernel, bias, strides, padding, dilation_rate, groups)
+    return _conv2d_forward(x, kernel, bias, g, groups)[0]
+
+
+def _conv2d_forward(x, kernel, bias, g, groups, keep=False):
+    """conv2d on checked arguments: (y, kept). kept is None, or with ``keep=True`` on the
+    transposed im2col path (one input channel), the unfolded windows for ``_conv2d_backward``'s
+    ``kept``: a layer keeps them between its forward and backward, which then skips the unfold."""
     if not np.isfinite(kernel).all():
         with np.errstate(invalid="ignore"):
-            return _conv2d_by_taps(x, kernel, bias, g, groups)
+            return _conv2d_by_taps(x, kernel, bias, g, groups), None
     kh, kw, cg, filters = kernel.shape
     x = np.ascontiguousarray(x)  # (N, H, W, C_in)
     if use_im2col(kernel, groups, g):
-        return conv2d_im2col(x, kernel, bias, g, _image_chunks(g.n, g.out_h * g.out_w, kh * kw * cg * x.itemsize))
+        return conv2d_im2col(x, kernel, bias, g, _image_chunks(g.n, g.out_h * g.out_w, kh * kw * cg * x.itemsize), keep)
     w_z = g.touched_w  # the columns of x that some window touches
     weights = _row_weights(kernel, groups)  # (groups, kh*Cg, kw*Fg)
     bias_or_zero = np.zeros(filters, x.dtype) if bias is None else np.ascontiguousarray(bias)  # (F,)
@@ -260,7 +267,7 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1,
             for grp in range(groups):
                 np.matmul(rows[:m, grp], weights[grp], out=z[:m, grp])  # (m, kw*Fg)
         _shift_add(y[images], z[:m], bias_or_zero, kw, g.sw, g.dw, g.pad_left, w_z, groups)
-    return y
+    return y, None
 
 
 # --------------------------------------------------------------------------- backward
@@ -410,9 +417,10 @@ def conv2d_backward(dy, x, kernel, bias=None, *, strides=1, padding="valid", dil
     return _conv2d_backward(dy, x, kernel, bias is not None, g, groups)
 
 
-def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True):
+def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True, kept=None):
     """conv2d_backward on checked arguments; with ``input_gradient=False`` dx is not computed
-    (returned as None): a network's first layer needs only its weight gradients."""
+    (returned as None): a network's first layer needs only its weight gradients. kept: what
+    ``_conv2d_forward(x, kernel, ..., keep=True)`` returned for the same x, or None."""
     x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)  # (N, H, W, C_in), (N, H_out, W_out, F)
     kh, kw, cg, filters = kernel.shape
     if not np.isfinite(kernel).all():
@@ -422,7 +430,7 @@ def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True):
     if use_im2col(kernel, groups, g):
         dbias = _bias_gradient(dy, with_bias)
         chunking = _image_chunks(g.n, g.out_h * g.out_w, kh * kw * cg * x.itemsize)
-        dx, dkernel = conv2d_backward_im2col(dy, x, kernel, g, input_gradient, chunking)
+        dx, dkernel = conv2d_backward_im2col(dy, x, kernel, g, input_gradient, chunking, kept)
         if not np.isfinite(dkernel).all():  # maybe a 0 * Inf from the padding: redo exactly
             with np.errstate(invalid="ignore"):
                 dkernel = _conv2d_backward_by_taps(dy, x, kernel, g, groups)[1]

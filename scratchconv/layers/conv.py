@@ -39,7 +39,7 @@ from ..depthwise import depthwise_conv2d, depthwise_conv2d_backward
 from ..params import conv_output_size
 from ..pointwise import pointwise_conv2d, pointwise_conv2d_backward
 from ..separable import _separable_backward, _separable_forward, check_separable_args
-from ..standard import _conv2d_backward, _prepare, conv2d, conv2d_backward
+from ..standard import _conv2d_backward, _conv2d_forward, _prepare
 from .base import Layer
 
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -111,6 +111,8 @@ class _Conv(Layer):
         self.use_bias = bool(use_bias)
         self.rng = np.random.default_rng(seed)  # an int, None or a np.random.Generator
         self._cache = None
+        self._training = False  # whether the last forward was a training one
+        self._kept = None  # what Conv2D's last training forward kept for its backward
 
     # --- what each layer defines ---------------------------------------------------------
     def output_channels(self, channels):
@@ -213,6 +215,7 @@ class _Conv(Layer):
         """
         x = self._input(x)
         x_nhwc = self._to_nhwc(x)  # (N, H, W, C)
+        self._training = bool(training)  # a kernel may then keep what its backward would recompute
         if self._bias_with_activation():
             y = activations.forward_with_bias(self.kernel_forward(x_nhwc, None), self._bias(), self.activation)
             self._cache = (x_nhwc, None, y)  # relu's and selu's backward read only y
@@ -334,15 +337,20 @@ class Conv2D(_Conv):
         return [kernel, bias] if self.use_bias else [kernel]
 
     def kernel_forward(self, x, bias):
-        return conv2d(x, self.weights[0], bias, groups=self.groups, **self._window())  # (N, H_out, W_out, F)
+        """conv2d; in training, what the backward can reuse is kept (the unfolded windows of a
+        one-channel input: a network's first layer then unfolds its batch once per step, not twice)."""
+        window = self._window()
+        x, kernel, bias, _, g, groups = _prepare(x, self.weights[0], bias, window["strides"], window["padding"],
+                                                 window["dilation_rate"], self.groups)
+        y, self._kept = _conv2d_forward(x, kernel, bias, g, groups, keep=self._training)
+        return y  # (N, H_out, W_out, F)
 
     def kernel_backward(self, dz, x, bias, input_gradient=True):
-        if input_gradient:
-            return conv2d_backward(dz, x, self.weights[0], bias, groups=self.groups, **self._window())
+        """conv2d_backward (dx only with input_gradient), from the last forward's kept windows."""
         window = self._window()
         x, kernel, bias, dz, g, groups = _prepare(x, self.weights[0], bias, window["strides"],
                                                   window["padding"], window["dilation_rate"], self.groups, dz)
-        return _conv2d_backward(dz, x, kernel, bias is not None, g, groups, input_gradient=False)
+        return _conv2d_backward(dz, x, kernel, bias is not None, g, groups, input_gradient, self._kept)
 
 
 class PointwiseConv2D(Conv2D):
