@@ -33,3 +33,11 @@ OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
 kernel = numba.njit(parallel=True, **OPTIONS)
 serial_kernel = numba.njit(parallel=False, **OPTIONS)
+
+# The one fast-math flag some kernels allow: 'contract', which lets LLVM fuse a * b + c into one
+# FMA instruction (rounded once instead of twice). Nothing else changes: NaN and Inf propagate
+# as before, and no sum is reordered. A polynomial then takes half the instructions (activations'
+# float32 SELU: 0.57 -> 0.46 ms at 28x28x32, batch 32); kernels that mostly move data gained
+# nothing from it (the depthwise ones measured no faster), so only the SELU kernels take it.
+CONTRACT = dict(OPTIONS, fastmath={"contract"})
+contract_kernel = numba.njit(parallel=True, **CONTRACT)

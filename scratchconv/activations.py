@@ -28,7 +28,7 @@ ReluGrad test.
 import numba
 import numpy as np
 
-from ._numba import OPTIONS, kernel, prange
+from ._numba import CONTRACT, contract_kernel, kernel, prange
 
 # Keras's SELU constants (Klambauer et al., 2017).
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -65,7 +65,8 @@ def selu_backward_numpy(dy, x, y):
 # high part exact in float32 and a correction), e^r = 1 + q with q = r + r^2 * P(r), and
 # e^w - 1 = 2^n * q + (2^n - 1), exact near 0 where n = 0. 2^n is built from its bits
 # (exponent field n + 127), through an int32 view of a small float32 buffer.
-# Measured against float64 expm1 on [-90, 0]: at most 1.7 ulp (1.2e-7 relative).
+# Measured against float64 expm1 on [-90, 0]: at most 1.6 ulp (1.5e-7 relative), with the
+# multiply-adds fused (`contract_kernel`: 0.57 -> 0.46 ms for bias + SELU at 28x28x32, batch 32).
 _F32 = np.float32
 _LOG2E, _LN2_HI, _LN2_LO = _F32(1.44269504088896341), _F32(0.693359375), _F32(-2.12194440e-4)
 _P0, _P1, _P2 = _F32(1.9875691500e-4), _F32(1.3981999507e-3), _F32(8.3334519073e-3)
@@ -76,7 +77,7 @@ _BLOCK = 512  # values per inner pass: the two buffers stay in L1
 _SUM_ROWS = 256  # rows added up in the input's dtype before a float64 total takes them
 
 
-@numba.njit(inline="always", **OPTIONS)
+@numba.njit(inline="always", **CONTRACT)
 def _selu_float32_block(out, v, q, bits):
     """out[t] = selu(v[t]) for the float32 values of v (at most _BLOCK of them): the two passes below.
 
@@ -100,7 +101,7 @@ def _selu_float32_block(out, v, q, bits):
         out[t] = value if v[t] == v[t] else v[t]
 
 
-@kernel
+@contract_kernel
 def _selu_float32_kernel(y, x, n_chunks):
     """y = selu(x) on flat float32 arrays; prange over n_chunks runs of _BLOCK-value blocks."""
     size = x.size
@@ -113,7 +114,7 @@ def _selu_float32_kernel(y, x, n_chunks):
             _selu_float32_block(y[start : start + _BLOCK], x[start : start + _BLOCK], q, bits)
 
 
-@kernel
+@contract_kernel
 def _bias_selu_float32_kernel(y, z, bias, n_chunks):
     """y = selu(z + bias) for flat float32 z, y (P*F values, y may be z) and bias (F,): prange over
     n_chunks runs of blocks of whole rows, each block's z + bias first written to an L1 buffer.
