@@ -387,3 +387,22 @@ def test_conv2d_first_layer_reuses_its_unfolded_windows_exactly(strides, dilatio
             np.testing.assert_allclose(layer.gradients[0], dkernel, rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(layer.gradients[1], dbias, rtol=1e-12, atol=1e-12)
         assert (layer._kept is not None) == training  # the check that the kept path ran at all
+
+
+def test_conv_layers_check_each_new_input_shape():
+    # Conv2D and SeparableConv2D check their arguments once per input shape and keep the window
+    # geometry: a new shape (another batch size, another image size) must get its own.
+    import scratchconv
+    from scratchconv.layers import Conv2D
+
+    rng = np.random.default_rng(2)
+    layer = Conv2D(4, 3, strides=2, padding="same", seed=0, dtype="float64")
+    for shape in [(2, 9, 9, 3), (5, 9, 9, 3), (2, 6, 11, 3), (2, 9, 9, 3)]:
+        x = rng.standard_normal(shape)
+        y = layer.forward(x, training=True)
+        np.testing.assert_allclose(y, scratchconv.conv2d(x, *layer.weights, strides=2, padding="same"), rtol=1e-12)
+        dy = rng.standard_normal(y.shape)
+        np.testing.assert_allclose(layer.backward(dy), scratchconv.conv2d_backward(
+            dy, x, *layer.weights, strides=2, padding="same")[0], rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="dz"):  # a dz of another shape is still refused
+        layer.backward_from_preactivation(np.zeros((2, 4, 4, 4)), np.zeros(4))

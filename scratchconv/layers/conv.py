@@ -113,6 +113,7 @@ class _Conv(Layer):
         self._cache = None
         self._training = False  # whether the last forward was a training one
         self._kept = None  # what Conv2D's last training forward kept for its backward
+        self._checked_shape = self._g = None  # see Conv2D._geometry and SeparableConv2D._geometry
 
     # --- what each layer defines ---------------------------------------------------------
     def output_channels(self, channels):
@@ -336,21 +337,28 @@ class Conv2D(_Conv):
         bias = ("bias", (self.filters,), self.bias_initializer)
         return [kernel, bias] if self.use_bias else [kernel]
 
+    def _geometry(self, x):
+        """The window geometry for x, from conv2d's argument checks, run once per input shape: x
+        comes checked by forward and the weights are the layer's own (their shapes and dtype fixed
+        at build). Saves about 20-60 us per call, two calls per layer and step."""
+        if self._checked_shape != x.shape:
+            window = self._window()
+            self._g = _prepare(x, self.weights[0], self._bias(), window["strides"], window["padding"],
+                               window["dilation_rate"], self.groups)[4]
+            self._checked_shape = x.shape
+        return self._g
+
     def kernel_forward(self, x, bias):
         """conv2d; in training, what the backward can reuse is kept (the unfolded windows of a
         one-channel input: a network's first layer then unfolds its batch once per step, not twice)."""
-        window = self._window()
-        x, kernel, bias, _, g, groups = _prepare(x, self.weights[0], bias, window["strides"], window["padding"],
-                                                 window["dilation_rate"], self.groups)
-        y, self._kept = _conv2d_forward(x, kernel, bias, g, groups, keep=self._training)
+        y, self._kept = _conv2d_forward(x, self.weights[0], bias, self._geometry(x), self.groups, keep=self._training)
         return y  # (N, H_out, W_out, F)
 
     def kernel_backward(self, dz, x, bias, input_gradient=True):
         """conv2d_backward (dx only with input_gradient), from the last forward's kept windows."""
-        window = self._window()
-        x, kernel, bias, dz, g, groups = _prepare(x, self.weights[0], bias, window["strides"],
-                                                  window["padding"], window["dilation_rate"], self.groups, dz)
-        return _conv2d_backward(dz, x, kernel, bias is not None, g, groups, input_gradient, self._kept)
+        g = self._geometry(x)
+        dz = check_grad(dz, "dz", (g.n, g.out_h, g.out_w, self.filters), x.dtype)  # (N, H_out, W_out, F)
+        return _conv2d_backward(dz, x, self.weights[0], bias is not None, g, self.groups, input_gradient, self._kept)
 
 
 class PointwiseConv2D(Conv2D):
@@ -434,7 +442,6 @@ class SeparableConv2D(_Conv):
         self.pointwise_initializer = pointwise_initializer
         self.bias_initializer = bias_initializer
         self._depthwise_output = None  # kept by kernel_forward for kernel_backward
-        self._checked_shape = self._g = None  # see _geometry
 
     def output_channels(self, channels):
         return self.filters
