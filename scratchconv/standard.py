@@ -24,8 +24,10 @@ padding zeros are never multiplied by it (``_conv2d_taps.py``).
 
 from numbers import Integral
 
+import numba
 import numpy as np
 
+from . import activations
 from ._args import as_pair, check_array, check_bias, check_grad, check_padding, conv_geometry, crop_padding, pad_input
 from ._numba import kernel as numba_kernel
 from ._numba import prange
@@ -361,7 +363,7 @@ def _spread_dy(dz, dbias_rows, dy, col_taps, w_z, groups):
 
 
 @numba_kernel
-def _fold_rows(dx, drows, row_taps, out_h, w_z, groups):
+def _fold_rows(dx, drows, row_taps, out_h, w_z, groups, act, scale, scale_alpha, zero, x, dbx_tiled):
     """The adjoint of ``_unfold_rows``: gather each pixel's gradient from the rows it went to.
 
     drows (N*H_out*W_z, groups, kh*Cg) = dz @ W^T; row_taps (H, kh): the output row oy
@@ -369,27 +371,46 @@ def _fold_rows(dx, drows, row_taps, out_h, w_z, groups):
 
         dx[n, i, j, grp*Cg + c] = sum_{ky: oy = row_taps[i, ky] >= 0} drows[(n*H_out + oy)*W_z + j, grp, ky*Cg + c]
 
-    prange over q = n*H + i: each iteration writes its own row of dx (N, H, W, C_in) and
-    nothing else (no races, no zero-filled padded buffer, no crop).
+    prange over T runs of rows q = n*H + i (T = dbx_tiled.shape[0]): each row of dx (N, H, W,
+    C_in) is written by one iteration and nothing else (no races, no zero-filled padded buffer,
+    no crop).
+
+    act = 1 (relu) or 2 (selu), when x = act(z + b) is the output of the layer before: each
+    finished dx row, still in cache, becomes that layer's dz = dx * act'(x) (act' from x, as
+    activations._backward_bias_kernel takes it from y), and dbx_tiled (T, W*C_in), zeroed,
+    gets its sums (that layer's dbias, summed over T and the pixels). act = 0: dx as it is.
     """
     n_images, h, w, c_in = dx.shape
     kh = row_taps.shape[1]
     cg = c_in // groups
-    for q in prange(n_images * h):
-        n = q // h
-        i = q - n * h
-        for j in range(w):
-            for ch in range(c_in):
-                dx[n, i, j, ch] = 0.0
-            if j >= w_z:  # a column no window reaches (stride > 1 or 'valid' remainder)
-                continue
-            for ky in range(kh):
-                oy = row_taps[i, ky]
-                if oy >= 0:
-                    row = (n * out_h + oy) * w_z + j
-                    for grp in range(groups):
-                        for c in range(cg):
-                            dx[n, i, j, grp * cg + c] += drows[row, grp, ky * cg + c]
+    n_chunks = dbx_tiled.shape[0]
+    n_rows = n_images * h
+    for chunk in prange(n_chunks):
+        dbx = dbx_tiled[chunk]  # (W*C_in,) with act != 0
+        for q in range(chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks):
+            n = q // h
+            i = q - n * h
+            for j in range(w):
+                for ch in range(c_in):
+                    dx[n, i, j, ch] = 0.0
+                if j >= w_z:  # a column no window reaches (stride > 1 or 'valid' remainder)
+                    continue
+                for ky in range(kh):
+                    oy = row_taps[i, ky]
+                    if oy >= 0:
+                        row = (n * out_h + oy) * w_z + j
+                        for grp in range(groups):
+                            for c in range(cg):
+                                dx[n, i, j, grp * cg + c] += drows[row, grp, ky * cg + c]
+            if act != 0:  # the finished row -> dz of the layer before, and its bias sums
+                d, xr = dx[n, i].reshape(w * c_in), x[n, i].reshape(w * c_in)
+                for t in range(w * c_in):
+                    if act == 2:
+                        g = d[t] * (xr[t] + scale_alpha if xr[t] < zero else scale)
+                    else:
+                        g = d[t] if xr[t] > zero else zero
+                    d[t] = g
+                    dbx[t] += g
 
 
 def _taps(size, k, stride, dilation, pad_before, out_size):
@@ -417,16 +438,23 @@ def conv2d_backward(dy, x, kernel, bias=None, *, strides=1, padding="valid", dil
     return _conv2d_backward(dy, x, kernel, bias is not None, g, groups)
 
 
-def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True, kept=None):
-    """conv2d_backward on checked arguments; with ``input_gradient=False`` dx is not computed
-    (returned as None): a network's first layer needs only its weight gradients. kept: what
-    ``_conv2d_forward(x, kernel, ..., keep=True)`` returned for the same x, or None."""
+def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True, kept=None, activation=None):
+    """conv2d_backward on checked arguments: (dx, dkernel, dbias or None).
+
+    input_gradient=False: dx is not computed (returned as None): a network's first layer needs
+    only its weight gradients. kept: what ``_conv2d_forward(x, kernel, ..., keep=True)`` returned
+    for the same x, or None. activation ('relu' or 'selu', with input_gradient): x is
+    activation(z + b) of the layer before, and the result is (dz, dkernel, dbias or None, db)
+    with that layer's dz = dx * activation'(x) and db its sums: in the row method's fold while
+    each dx row is in cache, else in a pass of its own (``_through``).
+    """
     x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)  # (N, H, W, C_in), (N, H_out, W_out, F)
     kh, kw, cg, filters = kernel.shape
+    activation = activation if input_gradient else None
     if not np.isfinite(kernel).all():
         with np.errstate(invalid="ignore"):
             dx, dkernel = _conv2d_backward_by_taps(dy, x, kernel, g, groups)
-        return (dx if input_gradient else None), dkernel, _bias_gradient(dy, with_bias)
+        return _through(dx if input_gradient else None, dkernel, _bias_gradient(dy, with_bias), x, activation)
     if use_im2col(kernel, groups, g):
         dbias = _bias_gradient(dy, with_bias)
         chunking = _image_chunks(g.n, g.out_h * g.out_w, kh * kw * cg * x.itemsize)
@@ -434,7 +462,7 @@ def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True, k
         if not np.isfinite(dkernel).all():  # maybe a 0 * Inf from the padding: redo exactly
             with np.errstate(invalid="ignore"):
                 dkernel = _conv2d_backward_by_taps(dy, x, kernel, g, groups)[1]
-        return dx, dkernel, dbias
+        return _through(dx, dkernel, dbias, x, activation)
     w_z = g.touched_w  # the columns of x that some window touches
     weights = _row_weights(kernel, groups)  # (groups, kh*Cg, kw*Fg)
     col_taps = _taps(w_z, kw, g.sw, g.dw, g.pad_left, g.out_w)  # (W_z, kw): column of x -> output column
@@ -446,6 +474,9 @@ def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True, k
     chunks, max_rows = _chunks(g, kernel, groups, w_z, x.itemsize)
     rows = np.empty((max_rows, groups, kh * cg), dtype=x.dtype)  # (M_z, groups, kh*Cg), then drows
     dz = np.empty((max_rows, groups, weights.shape[2]), dtype=x.dtype)  # (M_z, groups, kw*Fg)
+    act, *constants = activations.derivative_args(activation, x.dtype)  # act 0: no activation
+    threads = max(1, min(numba.get_num_threads(), g.n * g.h))
+    dbx_tiled = np.zeros((threads, g.w * x.shape[3] if act else 1), dtype=x.dtype)  # (T, W*C_in) with act
     for images in chunks:
         m = (images.stop - images.start) * g.out_h * w_z
         _unfold_rows(rows[:m], x[images], kh, g.sh, g.dh, g.pad_top, g.out_h, w_z, groups)
@@ -458,11 +489,23 @@ def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True, k
                 if input_gradient:
                     np.matmul(dz[:m, grp], weights[grp].T, out=rows[:m, grp])  # drows (m, kh*Cg)
         if input_gradient:
-            _fold_rows(dx[images], rows[:m], row_taps, g.out_h, w_z, groups)
+            _fold_rows(dx[images], rows[:m], row_taps, g.out_h, w_z, groups, act, *constants, x[images], dbx_tiled)
     per_group = dweights.reshape(groups, kh, cg, kw, filters // groups)  # (groups, kh, Cg, kw, Fg)
     dkernel = np.ascontiguousarray(per_group.transpose(1, 3, 2, 0, 4)).reshape(kernel.shape)  # (kh, kw, Cg, F)
     if not np.isfinite(dkernel).all():  # maybe a 0 * Inf from the padding or dz's zeros: redo exactly
         with np.errstate(invalid="ignore"):
             dkernel = _conv2d_backward_by_taps(dy, x, kernel, g, groups)[1]
     dbias = dbias_rows.sum(axis=0) if with_bias else None  # (F,)
-    return dx, dkernel, dbias
+    if not act:
+        return dx, dkernel, dbias
+    db = dbx_tiled.reshape(-1, x.shape[3]).sum(axis=0, dtype=np.float64).astype(x.dtype)  # (C_in,)
+    return dx, dkernel, dbias, db  # dx holds the layer before's dz
+
+
+def _through(dx, dkernel, dbias, x, activation):
+    """_conv2d_backward's result from a path that computed dx alone: with an activation, its own
+    pass turns dx into the layer before's dz and gives that layer's dbias."""
+    if activation is None:
+        return dx, dkernel, dbias
+    dz, db = activations.backward_with_bias(dx, x, activation)
+    return dz, dkernel, dbias, db

@@ -214,15 +214,55 @@ def test_inf_weight_never_meets_the_padding():
     np.testing.assert_array_equal(dx[0, :, :, 0], [[4, 6, 4], [6, 9, 6], [4, 6, 4]])
 
 
+@pytest.mark.parametrize("path", ["rows", "rows, one image per chunk", "im2col"])
+@pytest.mark.parametrize("activation", ["relu", "selu"])
+def test_backward_through_the_activation_before(monkeypatch, path, activation):
+    # With x = activation(z + b) of the layer before, the backward hands back that layer's dz and
+    # dbias (the row method folds each dx row through activation'(x) while it is in cache; the
+    # other paths take a pass of their own): against the loop-by-loop dx times activation'(x).
+    from scratchconv import activations
+    from scratchconv._args import conv_geometry
+
+    monkeypatch.setattr(standard, "use_im2col", lambda kernel, groups, g: path == "im2col")
+    if "one image" in path:
+        monkeypatch.setattr(standard, "CHUNK_BYTES", 1)
+        monkeypatch.setattr(standard, "CHUNK_MIN_ROWS", 1)
+    forward, derivative = activations.get(activation)
+    rng = np.random.default_rng(6)
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        for strides, dilation, padding, groups in [(1, 1, "same", 1), ((2, 1), 1, "same", 2), (1, (1, 2), "valid", 1)]:
+            groups = 1 if path == "im2col" else groups
+            x = forward(rng.standard_normal((3, 8, 7, 4)).astype(dtype) * 2)  # the layer before's output
+            kernel = rng.standard_normal((3, 3, 4 // groups, 6)).astype(dtype)
+            config = dict(strides=strides, padding=padding, dilation_rate=dilation, groups=groups)
+            dy = rng.standard_normal(conv2d(x, kernel, **config).shape).astype(dtype)
+            dx, dkernel, _ = conv2d_backward_naive(dy, x, kernel, **config)
+            expected_dz = derivative(dx, None, x)  # dx * activation'(x), from y = x
+            g = conv_geometry(x.shape, (3, 3), as_pair(strides, "s"), padding, as_pair(dilation, "d"))
+            dz, got_dkernel, dbias, db = standard._conv2d_backward(dy, x, kernel, False, g, groups, activation=activation)
+            assert dbias is None and dz.dtype == db.dtype == dtype and db.shape == (4,)
+            scale = max(1.0, np.abs(expected_dz).max())
+            np.testing.assert_allclose(dz, expected_dz, rtol=0, atol=tol * scale)
+            np.testing.assert_allclose(got_dkernel, dkernel, rtol=0, atol=tol * max(1.0, np.abs(dkernel).max()))
+            np.testing.assert_allclose(db, expected_dz.astype(np.float64).sum(axis=(0, 1, 2)), rtol=0,
+                                       atol=tol * np.abs(expected_dz).sum(axis=(0, 1, 2)).max())
+
+
 def test_runs_without_jit():
     """NUMBA_DISABLE_JIT=1: the fast kernels run as plain Python (a debugger can step through them)."""
     code = (
-        "import numpy as np; from scratchconv.standard import *\n"
+        "import numpy as np; from scratchconv.standard import *; from scratchconv.standard import _conv2d_backward, _prepare\n"
         "r = np.random.default_rng(4); x = r.standard_normal((2, 5, 4, 4)); k = r.standard_normal((3, 2, 2, 4))\n"
         "c = dict(strides=(1, 2), padding='same', dilation_rate=(2, 1), groups=2)\n"
         "y = conv2d(x, k, **c); dy = r.standard_normal(y.shape)\n"
         "d = max(abs(y - conv2d_naive(x, k, **c)).max(), *(abs(a - b).max() for a, b in\n"
         "        zip(conv2d_backward(dy, x, k, **c), conv2d_backward_naive(dy, x, k, **c)) if a is not None))\n"
+        "from scratchconv import activations as a\n"
+        "xs = a.selu_forward(x); dx = conv2d_backward(dy, xs, k, **c)[0]\n"
+        "g = _prepare(xs, k, None, c['strides'], c['padding'], c['dilation_rate'], c['groups'])[4]\n"
+        "dz, _, _, db = _conv2d_backward(dy, xs, k, False, g, 2, activation='selu')\n"
+        "ez, eb = a.backward_with_bias(dx, xs, 'selu')\n"
+        "d = max(d, abs(dz - ez).max(), abs(db - eb).max())\n"
         "assert d < 1e-12, d; print('ok')\n"
     )
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")

@@ -360,6 +360,16 @@ class Conv2D(_Conv):
         dz = check_grad(dz, "dz", (g.n, g.out_h, g.out_w, self.filters), x.dtype)  # (N, H_out, W_out, F)
         return _conv2d_backward(dz, x, self.weights[0], bias is not None, g, self.groups, input_gradient, self._kept)
 
+    def kernel_backward_through(self, dz, x, bias, activation):
+        """kernel_backward when x = activation(z + b) of the layer before: (dz_before, dbias_before,
+        dkernel, dbias), dz_before from the row method's fold where it applies
+        (``standard._conv2d_backward``), saving a pass over x."""
+        g = self._geometry(x)
+        dz = check_grad(dz, "dz", (g.n, g.out_h, g.out_w, self.filters), x.dtype)  # (N, H_out, W_out, F)
+        dz_before, dkernel, dbias, dbias_before = _conv2d_backward(
+            dz, x, self.weights[0], bias is not None, g, self.groups, True, self._kept, activation)
+        return dz_before, dbias_before, dkernel, dbias
+
 
 class PointwiseConv2D(Conv2D):
     """A 1x1 Conv2D (keras.layers.Conv2D(filters, 1, ...)): each pixel's channels times a (C, F) matrix.
@@ -389,6 +399,12 @@ class PointwiseConv2D(Conv2D):
         dx = np.zeros(x.shape, dtype=x.dtype)  # (N, H, W, C): the skipped pixels get no gradient
         dx[:, ::sh, ::sw, :] = dx_kept  # (N, H_out, W_out, C)
         return dx, dkernel, dbias
+
+    def kernel_backward_through(self, dz, x, bias, activation):
+        if self.groups > 1:
+            return super().kernel_backward_through(dz, x, bias, activation)
+        dx, dkernel, dbias = self.kernel_backward(dz, x, bias)
+        return (*activations.backward_with_bias(dx, x, activation), dkernel, dbias)
 
 
 class DepthwiseConv2D(_Conv):
