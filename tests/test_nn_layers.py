@@ -364,29 +364,36 @@ def test_conv2d_without_input_gradient_gives_the_same_weight_gradients(channels,
         np.testing.assert_array_equal(with_dx, without)
 
 
+@pytest.mark.parametrize("channels, groups", [(1, 1), (4, 1), (4, 2)])  # im2col's cols^T; the row method's rows
 @pytest.mark.parametrize("strides, dilation_rate, padding", [(1, 1, "same"), (2, 1, "same"), (1, 2, "valid"), ((1, 2), 1, "valid")])
-def test_conv2d_first_layer_reuses_its_unfolded_windows_exactly(strides, dilation_rate, padding):
-    # With one input channel a training forward keeps its unfolded windows for the backward
-    # (no second unfold). The gradients must equal the loop-by-loop ones, with and without dx,
+def test_conv2d_reuses_its_unfolded_input_exactly(monkeypatch, channels, groups, strides, dilation_rate, padding):
+    # A training forward keeps its unfolded input for the backward (no second unfold): the
+    # transposed cols of one input channel, or the row method's rows (chunk by chunk: one image
+    # per chunk here). The gradients must equal the loop-by-loop ones, with and without dx,
     # backward after backward, and after a forward outside training (which keeps nothing).
-    from scratchconv import naive
+    from scratchconv import naive, standard
     from scratchconv.layers import Conv2D
 
+    monkeypatch.setattr(standard, "use_im2col", lambda kernel, groups, g: kernel.shape[2] == 1)
+    monkeypatch.setattr(standard, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(standard, "CHUNK_MIN_ROWS", 1)
     rng = np.random.default_rng(5)
-    layer = Conv2D(6, 3, strides=strides, dilation_rate=dilation_rate, padding=padding, seed=0, dtype="float64")
-    x = rng.standard_normal((3, 9, 8, 1))
+    layer = Conv2D(6, 3, strides=strides, dilation_rate=dilation_rate, padding=padding, groups=groups, seed=0,
+                   dtype="float64")
+    x = rng.standard_normal((3, 9, 8, channels))
     for training in (True, True, False):
         y = layer.forward(x, training=training)
         dy = rng.standard_normal(y.shape)
         dx, dkernel, dbias = naive.conv2d_backward(dy, x, *layer.weights, strides=strides, padding=padding,
-                                                   dilation_rate=dilation_rate)
+                                                   dilation_rate=dilation_rate, groups=groups)
         for input_gradient in (True, False, True):
             got_dx = layer.backward(dy, input_gradient=input_gradient)
             if input_gradient:
                 np.testing.assert_allclose(got_dx, dx, rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(layer.gradients[0], dkernel, rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(layer.gradients[1], dbias, rtol=1e-12, atol=1e-12)
-        assert (layer._kept is not None) == training  # the check that the kept path ran at all
+        # the check that the kept path ran at all
+        assert layer._kept is None if not training else layer._kept[0] == ("im2col" if channels == 1 else "rows")
 
 
 def test_conv_layers_check_each_new_input_shape():

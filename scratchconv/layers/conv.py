@@ -351,6 +351,7 @@ class Conv2D(_Conv):
     def kernel_forward(self, x, bias):
         """conv2d; in training, what the backward can reuse is kept (the unfolded windows of a
         one-channel input: a network's first layer then unfolds its batch once per step, not twice)."""
+        self._kept = None  # freed first: the new one can take its memory
         y, self._kept = _conv2d_forward(x, self.weights[0], bias, self._geometry(x), self.groups, keep=self._training)
         return y  # (N, H_out, W_out, F)
 
