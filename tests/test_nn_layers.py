@@ -364,9 +364,11 @@ def test_conv2d_without_input_gradient_gives_the_same_weight_gradients(channels,
         np.testing.assert_array_equal(with_dx, without)
 
 
+@pytest.mark.parametrize("keep_max_bytes", [16 << 20, 0])  # 0: too big to keep, unfolded again
 @pytest.mark.parametrize("channels, groups", [(1, 1), (4, 1), (4, 2)])  # im2col's cols^T; the row method's rows
 @pytest.mark.parametrize("strides, dilation_rate, padding", [(1, 1, "same"), (2, 1, "same"), (1, 2, "valid"), ((1, 2), 1, "valid")])
-def test_conv2d_reuses_its_unfolded_input_exactly(monkeypatch, channels, groups, strides, dilation_rate, padding):
+def test_conv2d_reuses_its_unfolded_input_exactly(monkeypatch, channels, groups, strides, dilation_rate, padding,
+                                                  keep_max_bytes):
     # A training forward keeps its unfolded input for the backward (no second unfold): the
     # transposed cols of one input channel, or the row method's rows (chunk by chunk: one image
     # per chunk here). The gradients must equal the loop-by-loop ones, with and without dx,
@@ -377,6 +379,7 @@ def test_conv2d_reuses_its_unfolded_input_exactly(monkeypatch, channels, groups,
     monkeypatch.setattr(standard, "use_im2col", lambda kernel, groups, g: kernel.shape[2] == 1)
     monkeypatch.setattr(standard, "CHUNK_BYTES", 1)
     monkeypatch.setattr(standard, "CHUNK_MIN_ROWS", 1)
+    monkeypatch.setattr(standard, "KEEP_MAX_BYTES", keep_max_bytes)
     rng = np.random.default_rng(5)
     layer = Conv2D(6, 3, strides=strides, dilation_rate=dilation_rate, padding=padding, groups=groups, seed=0,
                    dtype="float64")
@@ -393,7 +396,10 @@ def test_conv2d_reuses_its_unfolded_input_exactly(monkeypatch, channels, groups,
             np.testing.assert_allclose(layer.gradients[0], dkernel, rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(layer.gradients[1], dbias, rtol=1e-12, atol=1e-12)
         # the check that the kept path ran at all
-        assert layer._kept is None if not training else layer._kept[0] == ("im2col" if channels == 1 else "rows")
+        if training and keep_max_bytes:
+            assert layer._kept[0] == ("im2col" if channels == 1 else "rows")
+        else:
+            assert layer._kept is None
 
 
 def test_conv_layers_check_each_new_input_shape():
