@@ -203,12 +203,10 @@ def conv2d_im2col(x, kernel, bias, g, chunking, keep=False):
 def conv2d_backward_im2col(dy, x, kernel, g, input_gradient, chunking, kept=None):
     """(dx or None, dkernel) with the forward's cols: dK = cols^T @ dy, dcols = dy @ K^T, folded into dx.
 
-    kept: cols^T of the whole batch from ``conv2d_im2col(..., keep=True)`` on the same x (read
-    only: dcols^T then gets a buffer of its own), or None to unfold again.
+    kept: cols^T (kh*kw, M) of the whole batch from ``conv2d_im2col(..., keep=True)`` on the same
+    x, one input channel (read only: dcols^T then gets a buffer of its own), or None to unfold again.
     """
     kh, kw, c_in, filters = kernel.shape
-    if kept is not None and kept.shape != (kh * kw * c_in, g.n * g.out_h * g.out_w):
-        kept = None  # not the transposed cols of this geometry (more than one input channel)
     k2 = np.ascontiguousarray(kernel).reshape(kh * kw * c_in, filters)  # (kh*kw*C_in, F)
     dk2 = np.zeros(k2.shape, dtype=x.dtype)  # (kh*kw*C_in, F)
     dx = np.empty(x.shape, dtype=x.dtype) if input_gradient else None  # (N, H, W, C_in)

@@ -477,7 +477,7 @@ def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True, k
     if use_im2col(kernel, groups, g):
         dbias = _bias_gradient(dy, with_bias)
         chunking = _image_chunks(g.n, g.out_h * g.out_w, kh * kw * cg * x.itemsize)
-        cols_t = kept[1] if kept is not None and kept[0] == "im2col" else None
+        cols_t = _kept(kept, "im2col", (kh * kw * cg, g.n * g.out_h * g.out_w))  # (kh*kw, M) or None
         dx, dkernel = conv2d_backward_im2col(dy, x, kernel, g, input_gradient, chunking, cols_t)
         if not np.isfinite(dkernel).all():  # maybe a 0 * Inf from the padding: redo exactly
             with np.errstate(invalid="ignore"):
@@ -492,9 +492,7 @@ def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True, k
     product = np.empty(weights.shape[1:], dtype=x.dtype)  # (kh*Cg, kw*Fg), one chunk's share
     dbias_rows = np.empty((g.n * g.out_h, filters), dtype=x.dtype)  # (N*H_out, F)
     chunks, max_rows = _chunks(g, kernel, groups, w_z, x.itemsize)
-    all_rows = kept[1] if kept is not None and kept[0] == "rows" else None  # the forward's, read only
-    if all_rows is not None and all_rows.shape != (g.n * g.out_h * w_z, groups, kh * cg):
-        raise ValueError(f"kept rows of shape {all_rows.shape} do not belong to this convolution")
+    all_rows = _kept(kept, "rows", (g.n * g.out_h * w_z, groups, kh * cg))  # the forward's, read only, or None
     rows = np.empty((max_rows, groups, kh * cg), dtype=x.dtype)  # (M_z, groups, kh*Cg): rows, then drows
     dz = np.empty((max_rows, groups, weights.shape[2]), dtype=x.dtype)  # (M_z, groups, kw*Fg)
     act, *constants = activations.derivative_args(activation, x.dtype)  # act 0: no activation
@@ -528,6 +526,16 @@ def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True, k
         return dx, dkernel, dbias
     db = dbx_tiled.reshape(-1, x.shape[3]).sum(axis=0, dtype=np.float64).astype(x.dtype)  # (C_in,)
     return dx, dkernel, dbias, db  # dx holds the layer before's dz
+
+
+def _kept(kept, path, shape):
+    """The array of ``_conv2d_forward``'s kept when it comes from this path, else None; one of
+    another shape belongs to another convolution (a caller's mistake: refused)."""
+    if kept is None or kept[0] != path:
+        return None
+    if kept[1].shape != shape:
+        raise ValueError(f"kept {path} of shape {kept[1].shape} do not belong to this convolution (expected {shape})")
+    return kept[1]
 
 
 def _through(dx, dkernel, dbias, x, activation):

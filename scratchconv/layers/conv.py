@@ -349,26 +349,25 @@ class Conv2D(_Conv):
         return self._g
 
     def kernel_forward(self, x, bias):
-        """conv2d; in training, what the backward can reuse is kept (the unfolded windows of a
-        one-channel input: a network's first layer then unfolds its batch once per step, not twice)."""
+        """conv2d; in training, the unfolded input is kept for the backward, which then does not
+        unfold the batch again (``standard._conv2d_forward``'s keep)."""
         self._kept = None  # freed first: the new one can take its memory
         y, self._kept = _conv2d_forward(x, self.weights[0], bias, self._geometry(x), self.groups, keep=self._training)
         return y  # (N, H_out, W_out, F)
 
-    def kernel_backward(self, dz, x, bias, input_gradient=True):
-        """conv2d_backward (dx only with input_gradient), from the last forward's kept windows."""
+    def kernel_backward(self, dz, x, bias, input_gradient=True, activation=None):
+        """conv2d_backward (dx only with input_gradient), from the last forward's kept input;
+        with an activation, ``standard._conv2d_backward``'s (dz_before, dkernel, dbias, dbias_before)."""
         g = self._geometry(x)
         dz = check_grad(dz, "dz", (g.n, g.out_h, g.out_w, self.filters), x.dtype)  # (N, H_out, W_out, F)
-        return _conv2d_backward(dz, x, self.weights[0], bias is not None, g, self.groups, input_gradient, self._kept)
+        return _conv2d_backward(dz, x, self.weights[0], bias is not None, g, self.groups, input_gradient,
+                                self._kept, activation)
 
     def kernel_backward_through(self, dz, x, bias, activation):
         """kernel_backward when x = activation(z + b) of the layer before: (dz_before, dbias_before,
-        dkernel, dbias), dz_before from the row method's fold where it applies
-        (``standard._conv2d_backward``), saving a pass over x."""
-        g = self._geometry(x)
-        dz = check_grad(dz, "dz", (g.n, g.out_h, g.out_w, self.filters), x.dtype)  # (N, H_out, W_out, F)
-        dz_before, dkernel, dbias, dbias_before = _conv2d_backward(
-            dz, x, self.weights[0], bias is not None, g, self.groups, True, self._kept, activation)
+        dkernel, dbias), dz_before from the row method's fold where it applies, saving a pass over x."""
+        # Conv2D's own: PointwiseConv2D overrides kernel_backward for its 1x1 path (groups == 1)
+        dz_before, dkernel, dbias, dbias_before = Conv2D.kernel_backward(self, dz, x, bias, True, activation)
         return dz_before, dbias_before, dkernel, dbias
 
 
