@@ -10,5 +10,5 @@ written atomically), ``logs/`` (TensorBoard), ``history.csv``, the learning-curv
 
 Modules: ``runtime`` (quiet TensorFlow import, versions, devices, seed, precision, strategy),
 ``outputs`` (checkpoint, history, curves, metrics), ``fashion_mnist``, ``monkeys``.
-From scratchconv it uses only ``scratchconv.datasets`` (pure NumPy).
+From scratchconv it uses only ``scratchconv.data`` (pure NumPy).
 """

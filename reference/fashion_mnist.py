@@ -12,7 +12,7 @@ learning rate 0.01), accuracy. ``--model standard`` uses Conv2D in place of ever
 
 Data (article): first 5,000 training images for validation, the other 55,000 for training, all
 standardised with the mean and standard deviation of the 55,000 training images' pixels; the
-10,000 test images for the final evaluation. Found as ``scratchconv.datasets.load_fashion_mnist``
+10,000 test images for the final evaluation. Found as ``scratchconv.data.load_fashion_mnist``
 says (``--data-dir``; else Keras's cache, Debian's package, Keras's download).
 """
 
@@ -24,7 +24,7 @@ import sys
 from reference import runtime
 from reference.outputs import train_and_report
 from reference.runtime import keras
-from scratchconv.datasets import DatasetError, load_fashion_mnist, split_and_standardize
+from scratchconv.data import DatasetError, load_fashion_mnist, split_and_standardize
 
 PARAMS = {"separable": 184_234, "standard": 435_306}
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from reference import runtime
 from reference.outputs import train_and_report
 from reference.runtime import keras, tf
-from scratchconv.datasets import DatasetError
+from scratchconv.data import DatasetError
 
 IMAGE_SIZE = (128, 128)  # the article's height, width
 PARAMS = 4_482_730

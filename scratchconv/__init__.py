@@ -6,6 +6,17 @@ Public kernels (NHWC, Keras weight layouts, float32 by default, float64 supporte
     conv2d_backward, depthwise_conv2d_backward, pointwise_conv2d_backward, separable_conv2d_backward
 
 ``scratchconv.naive`` has the same names: the loop-by-loop versions to read and step through.
+
+The package is laid out as its architecture, each layer built on the one before:
+
+    scratchconv.kernels   one module per kind of convolution (with its loop twin), pooling, activations
+    scratchconv.layers    Keras-like layers on the kernels
+    scratchconv.nn        Sequential models, losses, optimizers, training
+    scratchconv.cli       the ``scratchconv`` command;  beside them: data, bench, params
+
+``layers``, ``nn``, ``naive``, ``params``, ``data``, ``bench`` and ``cli`` are attributes of the
+package, loaded on first use (PEP 562): ``import scratchconv`` loads only the kernels and never
+TensorFlow.
 """
 
 import os
@@ -18,10 +29,12 @@ import os
 # when scratchconv is imported before NumPy loads OpenBLAS (the `scratchconv` command always is).
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-from .standard import conv2d, conv2d_backward  # noqa: E402
-from .depthwise import depthwise_conv2d, depthwise_conv2d_backward  # noqa: E402
-from .pointwise import pointwise_conv2d, pointwise_conv2d_backward  # noqa: E402
-from .separable import separable_conv2d, separable_conv2d_backward  # noqa: E402
+import importlib  # noqa: E402
+
+from .kernels.standard import conv2d, conv2d_backward  # noqa: E402
+from .kernels.depthwise import depthwise_conv2d, depthwise_conv2d_backward  # noqa: E402
+from .kernels.pointwise import pointwise_conv2d, pointwise_conv2d_backward  # noqa: E402
+from .kernels.separable import separable_conv2d, separable_conv2d_backward  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -35,3 +48,16 @@ __all__ = [
     "separable_conv2d",
     "separable_conv2d_backward",
 ]
+
+# Subpackages loaded on first attribute access (PEP 562), as ``numpy.linalg`` after ``import numpy``.
+_LAZY_SUBMODULES = ("bench", "cli", "data", "layers", "naive", "nn", "params")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)  # the import also sets it as an attribute
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))

@@ -7,16 +7,16 @@ Same signatures, same argument checks and same results as the fast versions in
 ``scratchconv``; written to be read and stepped through, not to be fast.
 """
 
-from .standard import conv2d_naive as conv2d, conv2d_backward_naive as conv2d_backward
-from .depthwise import (
+from .kernels.standard import conv2d_naive as conv2d, conv2d_backward_naive as conv2d_backward
+from .kernels.depthwise import (
     depthwise_conv2d_naive as depthwise_conv2d,
     depthwise_conv2d_backward_naive as depthwise_conv2d_backward,
 )
-from .pointwise import (
+from .kernels.pointwise import (
     pointwise_conv2d_naive as pointwise_conv2d,
     pointwise_conv2d_backward_naive as pointwise_conv2d_backward,
 )
-from .separable import (
+from .kernels.separable import (
     separable_conv2d_naive as separable_conv2d,
     separable_conv2d_backward_naive as separable_conv2d_backward,
 )

@@ -14,7 +14,7 @@ arguments of one call of a public kernel, for one of the four kinds::
 (fast) or ``scratchconv.naive`` (loop by loop).
 
 The output shape (needed for dy before any kernel runs) comes from TensorFlow's documented
-formulas, written out here independently of ``scratchconv._args``:
+formulas, written out here independently of ``scratchconv.kernels.arguments``:
 'valid': ceil((size - (k - 1) * d) / s); 'same': ceil(size / s).
 
 Array values are uniform in [-1, 1) from a drawn seed: hypothesis draws (and shrinks) the

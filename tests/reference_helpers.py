@@ -44,7 +44,7 @@ def fashion_like(n, rng):
 
 def write_fashion_dir(directory, n_train=5200, n_test=200, seed=0):
     """Write a Fashion-MNIST look-alike (the four IDX .gz files) into ``directory``."""
-    from scratchconv.datasets import write_fashion_mnist
+    from scratchconv.data import write_fashion_mnist
 
     rng = np.random.default_rng(seed)
     return write_fashion_mnist(directory, fashion_like(n_train, rng), fashion_like(n_test, rng))

@@ -5,7 +5,8 @@ import pytest
 import tensorflow as tf
 import keras
 
-from scratchconv import activations, initializers
+from scratchconv.kernels import activations
+from scratchconv.layers import initializers
 
 VALUES = np.array([[-30.0, -2.5, -1e-3, 0.0, 1e-3, 0.7, 3.0, 40.0, np.nan, np.inf, -np.inf]])
 
@@ -109,7 +110,7 @@ def _outputs_without_jit(tmp_path, child):
     import sys
     from pathlib import Path
 
-    child = "import numpy as np, numba; assert numba.config.DISABLE_JIT\nfrom scratchconv import activations as a\n" + child
+    child = "import numpy as np, numba; assert numba.config.DISABLE_JIT\nfrom scratchconv.kernels import activations as a\n" + child
     repo = Path(activations.__file__).resolve().parents[1]
     env = dict(os.environ, NUMBA_DISABLE_JIT="1", PYTHONPATH=str(repo))
     done = subprocess.run([sys.executable, "-c", child], cwd=tmp_path, env=env, capture_output=True, text=True,

@@ -11,8 +11,9 @@ import sys
 import pytest
 import tensorflow  # noqa: F401  (the ratio checks need TF; CI installs it, so no skip)
 
-from scratchconv import _bench_coldwarm, bench
-from scratchconv._bench_shapes import LayerSpec, parse_spec, parse_specs
+from scratchconv import bench
+from scratchconv.bench import coldwarm
+from scratchconv.bench.shapes import LayerSpec, parse_spec, parse_specs
 
 TINY = ["standard:6x6x4->4", "depthwise:6x6x4", "pointwise:6x6x4->4", "separable:5x7x4->6:m2"]
 
@@ -144,12 +145,12 @@ def test_bad_arguments_fail_before_anything_runs(capsys):
 def test_a_second_process_loads_every_kernel_from_the_cache_and_compiles_none(tmp_path):
     # issue 6: "with cache=True, a second process pays no recompilation". Two real processes share
     # a new, empty NUMBA_CACHE_DIR: the first compiles every kernel, the second loads them all.
-    reports = _bench_coldwarm.kernel_processes(str(tmp_path), timeout=900)
+    reports = coldwarm.kernel_processes(str(tmp_path), timeout=900)
     cold, warm = reports["cold"], reports["warm"]
     assert set(cold["kinds"]) == set(warm["kinds"]) == {"standard", "depthwise", "pointwise", "separable"}
     assert sum(k["compiled"] for k in cold["kinds"].values()) > 0
     assert sum(k["loaded"] for k in cold["kinds"].values()) == 0
     assert sum(k["compiled"] for k in warm["kinds"].values()) == 0
     assert sum(k["loaded"] for k in warm["kinds"].values()) == sum(k["compiled"] for k in cold["kinds"].values())
-    text = _bench_coldwarm.format_cold_warm({"command": "scratchconv bench --cold-warm", "kernels": reports, "tour": {}})
+    text = coldwarm.format_cold_warm({"command": "scratchconv bench --cold-warm", "kernels": reports, "tour": {}})
     assert "  cold " in text and "  warm " in text

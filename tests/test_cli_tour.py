@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from scratchconv import cli, tour
+from scratchconv import cli
+from scratchconv.cli import tour
 
 
 def test_tour_reproduces_the_article_and_agrees_with_keras(capsys):

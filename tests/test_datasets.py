@@ -1,4 +1,4 @@
-"""scratchconv.datasets: IDX files, the Fashion-MNIST search order and errors, the article's split.
+"""scratchconv.data: IDX files, the Fashion-MNIST search order and errors, the article's split.
 
 Pure NumPy: none of these tests needs TensorFlow. Expected bytes and statistics are derived
 independently (IDX headers packed by hand, mean/std with plain float64 NumPy).
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from reference_helpers import fashion_like, write_fashion_dir
-from scratchconv import datasets
-from scratchconv.datasets import (
+from scratchconv.data import fashion_mnist as datasets
+from scratchconv.data.fashion_mnist import (
     FILES,
     DatasetError,
     load_fashion_mnist,
@@ -205,7 +205,7 @@ def test_download_step_result_is_checked(no_default_places, monkeypatch):
 def test_scratchconv_datasets_does_not_import_tensorflow():
     import subprocess
 
-    code = "import sys, scratchconv.datasets; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    code = "import sys, scratchconv.data; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 

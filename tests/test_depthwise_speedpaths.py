@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import pytest
 
-from scratchconv import depthwise
+from scratchconv.kernels import depthwise
 
 SHAPES = [(1, 1), (1, 4), (2, 3), (3, 5), (4, 4), (5, 2), (7, 7)]
 GEOMETRY = list(itertools.product(SHAPES, [1, 2, 3], [1, 2], ["same", "valid"], [1, 2]))
@@ -130,7 +130,7 @@ def test_backward_through_the_activation_before_equals_the_two_passes(activation
     # activation='relu'/'selu': x is the layer before's output act(z + b); the backward returns
     # that layer's dz = dx * act'(x) and its bias sums, inside the fused 3x3 kernel (M = 1) or
     # after any other path; against dx from the same backward, then activations.backward_with_bias.
-    from scratchconv import activations
+    from scratchconv.kernels import activations
 
     rng = np.random.default_rng(2)
     forward = activations.get(activation)[0]

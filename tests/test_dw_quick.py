@@ -13,7 +13,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from scratchconv import depthwise, pointwise, separable
+from scratchconv.kernels import depthwise, pointwise, separable
 
 # (N, H, W, C, M, kh, kw, strides, dilation_rate, padding)
 DEPTHWISE_CASES = [
@@ -269,7 +269,7 @@ def test_kernels_run_with_numba_jit_disabled():
     script = textwrap.dedent(
         """
         import numpy as np
-        from scratchconv import depthwise, separable
+        from scratchconv.kernels import depthwise, separable
         rng = np.random.default_rng(0)
         x = rng.standard_normal((2, 5, 6, 2)); k = rng.standard_normal((3, 3, 2, 2)); pk = rng.standard_normal((1, 1, 4, 3))
         for kwargs in (dict(padding="same"), dict(strides=(2, 1), dilation_rate=(1, 2))):

@@ -44,7 +44,7 @@ def no_numba(monkeypatch):
 def test_tripwire_finds_the_numba_kernels():
     """The fixture above has something to replace (else the 'before any Numba code' check is empty)."""
     modules = {m.__name__ for m, _ in _numba_kernels()}
-    assert {"scratchconv.standard", "scratchconv.depthwise"} <= modules, modules
+    assert {"scratchconv.kernels.standard_rows", "scratchconv.kernels.depthwise"} <= modules, modules
 
 
 # ----------------------------------------------------------------------------- the calls

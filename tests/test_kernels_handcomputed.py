@@ -176,7 +176,7 @@ def test_pointwise_is_a_matrix_product_per_pixel(module):
 def test_pointwise_weight_gradient_one_product_or_one_per_image(n, hw, c_in, filters):
     # X^T dY, whether as one product or as a product per image added up (small results), against
     # a float64 sum of the outer products x_p dy_p^T over the pixels.
-    from scratchconv import pointwise
+    from scratchconv.kernels import pointwise
 
     rng = np.random.default_rng(4)
     x = rng.standard_normal((n * hw, c_in)).astype(np.float32)

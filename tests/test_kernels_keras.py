@@ -16,7 +16,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import scratchconv
-from scratchconv import standard
+from scratchconv.kernels import standard
 from kernel_cases import KINDS, cases, make_case, output_size
 from keras_reference import (
     DirectOpUnusable,

@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 
 from scratchconv import nn  # noqa: E402
 from scratchconv.cli import main  # noqa: E402
-from scratchconv.datasets import write_fashion_mnist  # noqa: E402
+from scratchconv.data import write_fashion_mnist  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from scratchconv.layers.core import (  # noqa: E402
-    Activation, Dense, Flatten, MaxPool2D, max_pool2d, max_pool2d_backward, max_pool2d_backward_with_activation)
-from scratchconv import activations  # noqa: E402
+from scratchconv.kernels.pooling import max_pool2d, max_pool2d_backward, max_pool2d_backward_with_activation  # noqa: E402
+from scratchconv.layers import Activation, Dense, Flatten, MaxPool2D  # noqa: E402
+from scratchconv.kernels import activations  # noqa: E402
 from scratchconv.nn import losses  # noqa: E402
 
 RTOL = {np.float32: 1e-5, np.float64: 1e-10}
@@ -295,11 +295,11 @@ def test_max_pool_runs_as_plain_python_with_numba_disabled(tmp_path):
     np.save(tmp_path / "x.npy", x)
     script = (
         "import numpy as np, sys\n"
-        "from scratchconv.layers.core import MaxPool2D\n"
+        "from scratchconv.layers import MaxPool2D\n"
         f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
         "layer = MaxPool2D(3, 2, 'same')\n"
         "y = layer.forward(x)\n"
-        "from scratchconv.layers.core import max_pool2d, max_pool2d_backward_with_activation\n"
+        "from scratchconv.kernels.pooling import max_pool2d, max_pool2d_backward_with_activation\n"
         "p, winners = max_pool2d(x - 1, 2)\n"
         "dz, db = max_pool2d_backward_with_activation(np.ones_like(p), winners, x - 1, 'selu')\n"
         f"np.savez({str(tmp_path / 'out.npz')!r}, y=y, dx=layer.backward(np.ones_like(y)), dz=dz, db=db)\n"
@@ -373,12 +373,13 @@ def test_conv2d_reuses_its_unfolded_input_exactly(monkeypatch, channels, groups,
     # transposed cols of one input channel, or the row method's rows (chunk by chunk: one image
     # per chunk here). The gradients must equal the loop-by-loop ones, with and without dx,
     # backward after backward, and after a forward outside training (which keeps nothing).
-    from scratchconv import naive, standard
+    from scratchconv import naive
+    from scratchconv.kernels import standard, standard_rows
     from scratchconv.layers import Conv2D
 
     monkeypatch.setattr(standard, "use_im2col", lambda kernel, groups, g: kernel.shape[2] == 1)
-    monkeypatch.setattr(standard, "CHUNK_BYTES", 1)
-    monkeypatch.setattr(standard, "CHUNK_MIN_ROWS", 1)
+    monkeypatch.setattr(standard_rows, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(standard_rows, "CHUNK_MIN_ROWS", 1)
     monkeypatch.setattr(standard, "KEEP_MAX_BYTES", keep_max_bytes)
     rng = np.random.default_rng(5)
     layer = Conv2D(6, 3, strides=strides, dilation_rate=dilation_rate, padding=padding, groups=groups, seed=0,

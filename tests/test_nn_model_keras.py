@@ -237,7 +237,7 @@ def test_other_layers_round_trip_and_gradients_through_keras(floatx):
     # Depthwise and pointwise convolutions, Activation layers (softmax as its own layer: the fused
     # loss path), a Dense without bias, overlapping 'same' pooling, in float64.
     from scratchconv.layers import DepthwiseConv2D, PointwiseConv2D
-    from scratchconv.layers.core import Activation, Dense, Flatten, MaxPool2D
+    from scratchconv.layers import Activation, Dense, Flatten, MaxPool2D
 
     floatx("float64")
     rng = np.random.default_rng(4)

@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 
 from scratchconv import nn  # noqa: E402
 from scratchconv.layers import Conv2D  # noqa: E402
-from scratchconv.layers.core import Dense, Flatten, MaxPool2D  # noqa: E402
+from scratchconv.layers import Dense, Flatten, MaxPool2D  # noqa: E402
 
 
 def tiny_model(seed=0, optimizer="sgd", dtype="float32"):
@@ -295,7 +295,7 @@ def test_scratchconv_nn_trains_without_tensorflow(tmp_path):
         sys.modules["keras"] = None
         import numpy as np
         from scratchconv import nn
-        from scratchconv.layers.core import Dense
+        from scratchconv.layers import Dense
         model = nn.Sequential([Dense(3, activation="softmax", input_shape=(4,), seed=0)], seed=0)
         model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
         x = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)

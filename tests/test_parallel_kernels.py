@@ -25,8 +25,8 @@ CHILD = textwrap.dedent(
     warnings.simplefilter("error", NumbaPerformanceWarning)
 
     import scratchconv as sc
-    from scratchconv import activations
-    from scratchconv.layers.core import max_pool2d, max_pool2d_backward, max_pool2d_backward_with_activation
+    from scratchconv.kernels import activations
+    from scratchconv.kernels.pooling import max_pool2d, max_pool2d_backward, max_pool2d_backward_with_activation
     from scratchconv.nn.networks import fashion_mnist_model
 
     rng = np.random.default_rng(0)

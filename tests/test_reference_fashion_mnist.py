@@ -18,7 +18,7 @@ from PIL import Image
 from reference import fashion_mnist, outputs
 from reference.runtime import keras
 from reference_helpers import run_module, write_fashion_dir
-from scratchconv.datasets import load_fashion_mnist, split_and_standardize
+from scratchconv.data import load_fashion_mnist, split_and_standardize
 
 LIMIT = 200
 EPOCHS = 3

@@ -12,7 +12,7 @@ from PIL import Image
 from reference import monkeys, outputs
 from reference.runtime import keras
 from reference_helpers import run_module, write_monkeys_tree
-from scratchconv.datasets import DatasetError
+from scratchconv.data import DatasetError
 
 EPOCHS = 2
 

@@ -11,9 +11,9 @@ import sys
 import numpy as np
 import pytest
 
-from scratchconv import standard
-from scratchconv._args import as_pair, conv_geometry
-from scratchconv.standard import conv2d, conv2d_backward, conv2d_backward_naive, conv2d_naive
+from scratchconv.kernels import standard, standard_rows
+from scratchconv.kernels.arguments import as_pair, conv_geometry
+from scratchconv.kernels.standard import conv2d, conv2d_backward, conv2d_backward_naive, conv2d_naive
 
 FORWARDS = [conv2d_naive, conv2d]
 BACKWARDS = [conv2d_backward_naive, conv2d_backward]
@@ -88,8 +88,8 @@ def test_naive_equals_fast(monkeypatch, tiny_chunks):
     # full im2col, tested below), groups included.
     monkeypatch.setattr(standard, "use_im2col", lambda kernel, groups, g: False)
     if tiny_chunks:  # one image per chunk: exercises the chunk loop on small inputs
-        monkeypatch.setattr(standard, "CHUNK_BYTES", 1)
-        monkeypatch.setattr(standard, "CHUNK_MIN_ROWS", 1)
+        monkeypatch.setattr(standard_rows, "CHUNK_BYTES", 1)
+        monkeypatch.setattr(standard_rows, "CHUNK_MIN_ROWS", 1)
     rng = np.random.default_rng(2)
     for dtype, rtol in ((np.float64, 1e-12), (np.float32, 1e-5)):
         for strides, dilation, padding, groups in [(1, 1, "same", 1), ((2, 3), 1, "same", 3), (1, (2, 1), "valid", 1)]:
@@ -115,8 +115,8 @@ def test_naive_equals_fast_on_the_im2col_path(monkeypatch, tiny_chunks, channels
     if channels == 6:
         monkeypatch.setattr(standard, "use_im2col", lambda kernel, groups, g: True)
     if tiny_chunks:
-        monkeypatch.setattr(standard, "CHUNK_BYTES", 1)
-        monkeypatch.setattr(standard, "CHUNK_MIN_ROWS", 1)
+        monkeypatch.setattr(standard_rows, "CHUNK_BYTES", 1)
+        monkeypatch.setattr(standard_rows, "CHUNK_MIN_ROWS", 1)
     rng = np.random.default_rng(3)
     for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
         for size, strides, dilation, padding in [((3, 3), 1, 1, "same"), ((3, 3), (2, 3), 1, "same"),
@@ -220,13 +220,13 @@ def test_backward_through_the_activation_before(monkeypatch, path, activation):
     # With x = activation(z + b) of the layer before, the backward hands back that layer's dz and
     # dbias (the row method folds each dx row through activation'(x) while it is in cache; the
     # other paths take a pass of their own): against the loop-by-loop dx times activation'(x).
-    from scratchconv import activations
-    from scratchconv._args import conv_geometry
+    from scratchconv.kernels import activations
+    from scratchconv.kernels.arguments import conv_geometry
 
     monkeypatch.setattr(standard, "use_im2col", lambda kernel, groups, g: path == "im2col")
     if "one image" in path:
-        monkeypatch.setattr(standard, "CHUNK_BYTES", 1)
-        monkeypatch.setattr(standard, "CHUNK_MIN_ROWS", 1)
+        monkeypatch.setattr(standard_rows, "CHUNK_BYTES", 1)
+        monkeypatch.setattr(standard_rows, "CHUNK_MIN_ROWS", 1)
     forward, derivative = activations.get(activation)
     rng = np.random.default_rng(6)
     for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
@@ -251,13 +251,13 @@ def test_backward_through_the_activation_before(monkeypatch, path, activation):
 def test_runs_without_jit():
     """NUMBA_DISABLE_JIT=1: the fast kernels run as plain Python (a debugger can step through them)."""
     code = (
-        "import numpy as np; from scratchconv.standard import *; from scratchconv.standard import _conv2d_backward, _prepare\n"
+        "import numpy as np; from scratchconv.kernels.standard import *; from scratchconv.kernels.standard import _conv2d_backward, _prepare\n"
         "r = np.random.default_rng(4); x = r.standard_normal((2, 5, 4, 4)); k = r.standard_normal((3, 2, 2, 4))\n"
         "c = dict(strides=(1, 2), padding='same', dilation_rate=(2, 1), groups=2)\n"
         "y = conv2d(x, k, **c); dy = r.standard_normal(y.shape)\n"
         "d = max(abs(y - conv2d_naive(x, k, **c)).max(), *(abs(a - b).max() for a, b in\n"
         "        zip(conv2d_backward(dy, x, k, **c), conv2d_backward_naive(dy, x, k, **c)) if a is not None))\n"
-        "from scratchconv import activations as a\n"
+        "from scratchconv.kernels import activations as a\n"
         "xs = a.selu_forward(x); dx = conv2d_backward(dy, xs, k, **c)[0]\n"
         "g = _prepare(xs, k, None, c['strides'], c['padding'], c['dilation_rate'], c['groups'])[4]\n"
         "dz, _, _, db = _conv2d_backward(dy, xs, k, False, g, 2, activation='selu')\n"

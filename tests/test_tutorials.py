@@ -70,7 +70,7 @@ def fashion_mnist_dir(tmp_path_factory):
     test then hands the tutorial random images in the real file format (it checks that
     scratchconv trains like Keras, which does not need real pictures).
     """
-    from scratchconv.datasets import DatasetError, load_fashion_mnist, write_fashion_mnist
+    from scratchconv.data import DatasetError, load_fashion_mnist, write_fashion_mnist
 
     try:
         load_fashion_mnist(download=False)

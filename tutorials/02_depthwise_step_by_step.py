@@ -33,7 +33,7 @@ from _common import plt, save, keras_or_none, max_abs_diff
 
 import scratchconv
 from scratchconv import naive
-from scratchconv._args import conv_geometry
+from scratchconv.kernels.arguments import conv_geometry
 
 # %% [markdown]
 # ## The formula
@@ -318,7 +318,7 @@ save(fig, "02_strides_dilation.png")
 # When $P$ is odd, **the extra pixel goes to the bottom (and right)**. That happens for even
 # kernels, and for strides > 1 whenever $H$ is a multiple of $s$ — for example the very
 # common 3×3 kernel, stride 2, on an even-sized image: $P = 1$, all of it at the bottom.
-# The table comes from `scratchconv._args.conv_geometry`, the function every kernel uses:
+# The table comes from `scratchconv.kernels.arguments.conv_geometry`, the function every kernel uses:
 
 # %%
 print(" H  k  s  d | H_out  P  top bottom")

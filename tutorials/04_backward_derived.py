@@ -31,7 +31,7 @@ import _common  # tutorials/_common.py: paths, figure saving, optional TensorFlo
 from _common import plt, save, keras_or_none, max_abs_diff
 
 import scratchconv
-from scratchconv._args import as_pair, conv_geometry, pad_input
+from scratchconv.kernels.arguments import as_pair, conv_geometry, pad_input
 
 rng = np.random.default_rng(4)
 
@@ -91,7 +91,7 @@ rng = np.random.default_rng(4)
 
 # %%
 def geometry(x, k, cfg):
-    """The window geometry (padding, output size) the kernels use, from scratchconv._args."""
+    """The window geometry (padding, output size) the kernels use, from scratchconv.kernels.arguments."""
     strides, dilation = as_pair(cfg["strides"], "strides"), as_pair(cfg["dilation_rate"], "dilation_rate")
     return conv_geometry(x.shape, (k, k), strides, cfg["padding"], dilation)
 

@@ -22,7 +22,7 @@
 # Sizes: by default 2 epochs on all 55,000 training images (several minutes on a laptop;
 # the article trains 10 — `scratchconv train fashion-mnist` and `python -m
 # reference.fashion_mnist` do the full runs). With `SCRATCHCONV_QUICK=1`: 3 epochs on 128
-# images (a smoke test: the network does not learn anything yet). Data: found as `scratchconv.datasets.load_fashion_mnist` explains (Keras's cache,
+# images (a smoke test: the network does not learn anything yet). Data: found as `scratchconv.data.load_fashion_mnist` explains (Keras's cache,
 # Debian's `dataset-fashion-mnist`, Keras's download), or from the folder in
 # `SCRATCHCONV_FASHION_MNIST_DIR`.
 
@@ -41,7 +41,7 @@ from _common import QUICK, plt, save, keras_or_none, max_abs_diff
 
 import scratchconv  # noqa: F401  (scratchconv.nn trains on scratchconv's kernels)
 from scratchconv import nn
-from scratchconv.datasets import load_fashion_mnist, split_and_standardize
+from scratchconv.data import load_fashion_mnist, split_and_standardize
 
 EPOCHS, N_TRAIN, N_EVAL, BATCH = (3, 128, 256, 32) if QUICK else (2, None, None, 32)
 CLOSE_STEPS = 100  # the first steps, where the two runs must agree to float32 rounding

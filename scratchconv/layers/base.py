@@ -14,7 +14,7 @@ A layer mirrors its Keras twin:
 
 import numpy as np
 
-from .._args import FLOAT_DTYPES
+from ..kernels.arguments import FLOAT_DTYPES
 
 
 class Layer:

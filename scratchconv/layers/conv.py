@@ -29,40 +29,23 @@ Like a Keras layer, a float input is cast to the layer's dtype (float32 by
 default, float64 with ``dtype='float64'``).
 """
 
-from numbers import Integral
 
 import numpy as np
 
-from .. import activations, initializers
-from .._args import check_array, check_grad, check_padding
-from ..depthwise import depthwise_conv2d, depthwise_conv2d_backward
-from ..params import conv_output_size
-from ..pointwise import pointwise_conv2d, pointwise_conv2d_backward
-from ..separable import _separable_backward, _separable_forward, check_separable_args
-from ..standard import _conv2d_backward, _conv2d_forward, _prepare
+from ..kernels import activations
+from . import initializers
+from ..kernels.arguments import check_array, check_grad, check_padding, is_int as _is_int, keras_pair
+from ..kernels.depthwise import depthwise_conv2d, depthwise_conv2d_backward
+from ..kernels.arguments import conv_output_size
+from ..kernels.pointwise import pointwise_conv2d, pointwise_conv2d_backward
+from ..kernels.separable import _separable_backward, _separable_forward, check_separable_args
+from ..kernels.standard import _conv2d_backward, _conv2d_forward, _prepare
 from .base import Layer
 
 DATA_FORMATS = ("channels_last", "channels_first")
 
 
 # --------------------------------------------------------------------------- argument rules (Keras's)
-
-
-def _is_int(value):
-    return isinstance(value, (Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def keras_pair(value, name):
-    """Keras's ``standardize_tuple(value, 2, name)``: an int or 2 ints, all > 0, else ValueError."""
-    if _is_int(value):
-        pair = (int(value), int(value))
-    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v) for v in value):
-        pair = (int(value[0]), int(value[1]))
-    else:
-        raise ValueError(f"{name} must be an int or a tuple of 2 ints, got {value!r}")
-    if min(pair) < 1:
-        raise ValueError(f"{name} must be > 0 in both dimensions, got {value!r}")
-    return pair
 
 
 def positive_int(value, name):

@@ -1,7 +1,7 @@
 """Training on scratchconv's own kernels, with Keras's API: Sequential, losses, optimizers, callbacks.
 
     from scratchconv.layers import Conv2D, SeparableConv2D
-    from scratchconv.layers.core import Dense, Flatten, MaxPool2D
+    from scratchconv.layers import Dense, Flatten, MaxPool2D
     from scratchconv import nn
 
     model = nn.Sequential([...])
@@ -13,8 +13,8 @@ TensorFlow is optional: it is imported only by from_keras/to_keras.
 """
 
 from .callbacks import Callback, CSVLogger, EarlyStopping, History, ModelCheckpoint
-from .checkpoint import load_checkpoint
-from .keras_io import from_keras, to_keras
+from .keras_io import to_keras
+from .loading import from_keras, load_checkpoint
 from .losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
 from .model import Sequential
 from .networks import fashion_mnist_model

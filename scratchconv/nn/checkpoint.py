@@ -1,4 +1,4 @@
-"""Checkpoints: one ``.npz`` file that holds everything a run needs to continue exactly.
+"""Checkpoints (saving; ``loading.load_checkpoint`` reads them back): one ``.npz`` file that holds everything a run needs to continue exactly.
 
     model config (layers, input shape) and weights      -> rebuilds the network
     compile config (optimizer, loss, metrics)           -> recompiles it
@@ -16,9 +16,8 @@ import json
 
 import numpy as np
 
-from . import losses, optimizers
 from .._atomic import write_atomically
-from .config import model_config, model_from_config
+from .config import model_config
 
 FORMAT = "scratchconv-checkpoint"
 VERSION = 1
@@ -83,23 +82,3 @@ def save_checkpoint(model, path):
         },
     }
     write_state(path, state)
-
-
-def load_checkpoint(path):
-    """The model saved in ``path``: built, weights set, compiled with the optimizer's state restored.
-
-    ``model.resume_state`` holds the training state; ``model.fit(..., resume=True)`` continues it.
-    """
-    state = read_state(path)
-    if state.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a scratchconv checkpoint")
-    model = model_from_config(state["model"])
-    model.set_weights(state["weights"])
-    if state["compile"] is not None:
-        model.compile(optimizers.get(state["compile"]["optimizer"]), losses.get(state["compile"]["loss"]),
-                      state["compile"]["metrics"])
-        model.optimizer.set_state(state["optimizer_state"])
-    model.rng.bit_generator.state = state["rng"]
-    model.resume_state = state["training"]
-    model.epochs_done = state["training"]["epoch"]
-    return model

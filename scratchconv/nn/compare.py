@@ -32,7 +32,7 @@ def run_keras(out, kind, epochs, limit, data_dir, seed, batch_size=32):
     from reference.outputs import save_model_atomically, train_and_report
     from reference.runtime import keras
 
-    from .cli import _load_data
+    from ..cli.train import _load_data
 
     keras.utils.set_random_seed(seed)
     (x_train, y_train), validation, (x_test, y_test) = _load_data(data_dir, limit)
@@ -51,7 +51,7 @@ def run_keras(out, kind, epochs, limit, data_dir, seed, batch_size=32):
 
 
 def run_scratchconv(out, kind, epochs, limit, data_dir, seed):
-    from .cli import add_train_arguments, run_train
+    from ..cli.train import add_train_arguments, run_train
 
     parser = argparse.ArgumentParser()
     add_train_arguments(parser)
@@ -68,8 +68,8 @@ def compare_predictions(keras_checkpoint, limit, data_dir):
     """scratchconv (from_keras) vs Keras on the test set, for one saved Keras model."""
     import keras
 
-    from .cli import _load_data
-    from .keras_io import from_keras
+    from ..cli.train import _load_data
+    from .loading import from_keras
 
     _, _, (x_test, y_test) = _load_data(data_dir, limit)
     p_keras = keras.models.load_model(keras_checkpoint).predict(x_test, batch_size=32, verbose=0)

@@ -76,12 +76,3 @@ def layer_from_config(entry):
 def model_config(model):
     return {"name": model.name, "input_shape": _plain(model.input_shape),
             "layers": [layer_config(layer) for layer in model.layers]}
-
-
-def model_from_config(config):
-    """A built (not compiled) Sequential; weights freshly initialised."""
-    from .model import Sequential
-
-    model = Sequential([layer_from_config(entry) for entry in config["layers"]], name=config["name"])
-    model.build(tuple(config["input_shape"]))
-    return model

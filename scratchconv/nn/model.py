@@ -21,6 +21,7 @@ from ..layers.base import Layer
 from ..layers.conv import _Conv
 from ..layers.core import MaxPool2D
 from . import checks, losses, memory, optimizers
+from .config import layer_from_config
 from .callbacks import Callback, History, ModelCheckpoint
 from .progress import ProgressBar, format_logs
 
@@ -376,6 +377,13 @@ class Sequential:
         return np.concatenate(outputs)  # (N, ...)
 
     # --------------------------------------------------------------------------- saving and Keras
+    @classmethod
+    def from_config(cls, config):
+        """A built (not compiled) Sequential from ``config.model_config``'s dict; weights freshly initialised."""
+        model = cls([layer_from_config(entry) for entry in config["layers"]], name=config["name"])
+        model.build(tuple(config["input_shape"]))
+        return model
+
     def save(self, path):
         """Writes a full checkpoint (atomically); see scratchconv.nn.checkpoint."""
         from .checkpoint import save_checkpoint

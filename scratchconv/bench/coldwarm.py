@@ -24,17 +24,17 @@ import json, sys, time
 t0 = time.perf_counter()
 import numpy as np
 import scratchconv
-from scratchconv import _bench_env, _bench_shapes
+from scratchconv.bench import env, shapes
 t1 = time.perf_counter()
 report = {"import_ms": 1e3 * (t1 - t0), "kinds": {}}
 for text in ("standard:8x8x8->8", "depthwise:8x8x8", "pointwise:8x8x8->8", "separable:8x8x8->8"):
-    spec = _bench_shapes.parse_spec(text)
-    before = _bench_env.cache_counts()
-    forward, _, backward = _bench_shapes.make_calls(spec, _bench_shapes.make_arrays(spec, 2, np.float32))
+    spec = shapes.parse_spec(text)
+    before = env.cache_counts()
+    forward, _, backward = shapes.make_calls(spec, shapes.make_arrays(spec, 2, np.float32))
     start = time.perf_counter()
     forward()
     backward()
-    after = _bench_env.cache_counts()
+    after = env.cache_counts()
     report["kinds"][spec.kind] = {"first_calls_ms": 1e3 * (time.perf_counter() - start),
                                   "loaded": after[0] - before[0], "compiled": after[1] - before[1]}
 report["total_ms"] = 1e3 * (time.perf_counter() - t0)

@@ -57,7 +57,7 @@ def make_tf_calls(tf, spec, arrays):
     Raises whatever TF raises when its kernels cannot run the layer (e.g. depthwise with strides
     and dilation both > 1); the caller reports it.
     """
-    from ._bench_shapes import weight_names
+    from .shapes import weight_names
 
     x = tf.constant(arrays["x"])  # (N, H, W, C)
     dy = tf.constant(arrays["dy"])  # (N, H_out, W_out, F or C*M)

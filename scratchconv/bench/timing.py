@@ -40,7 +40,7 @@ import time
 import numba
 import numpy as np
 
-from ._numba import kernel, prange
+from ..kernels.numba_config import kernel, prange
 
 PROBE_SIZE = 96
 

@@ -18,11 +18,11 @@ import sys
 
 # (subcommand, module, add_arguments function, run function, one-line help)
 COMMANDS = [
-    ("tour", "scratchconv.tour", "add_arguments", "run", "walk the article's worked example, checked against Keras"),
-    ("params", "scratchconv.params", "add_arguments", "run", "count the parameters of a layer you describe"),
+    ("tour", "scratchconv.cli.tour", "add_arguments", "run", "walk the article's worked example, checked against Keras"),
+    ("params", "scratchconv.cli.params", "add_arguments", "run", "count the parameters of a layer you describe"),
     ("bench", "scratchconv.bench", "add_arguments", "run", "benchmark every kernel against TensorFlow"),
-    ("train", "scratchconv.nn.cli", "add_train_arguments", "run_train", "train the article's network from scratch"),
-    ("evaluate", "scratchconv.nn.cli", "add_evaluate_arguments", "run_evaluate", "evaluate a saved checkpoint"),
+    ("train", "scratchconv.cli.train", "add_train_arguments", "run_train", "train the article's network from scratch"),
+    ("evaluate", "scratchconv.cli.train", "add_evaluate_arguments", "run_evaluate", "evaluate a saved checkpoint"),
 ]
 
 

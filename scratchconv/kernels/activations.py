@@ -28,7 +28,7 @@ ReluGrad test.
 import numba
 import numpy as np
 
-from ._numba import CONTRACT, contract_kernel, kernel, prange
+from .numba_config import CONTRACT, contract_kernel, kernel, prange
 
 # Keras's SELU constants (Klambauer et al., 2017).
 SELU_ALPHA = 1.6732632423543772848170429916717

@@ -37,20 +37,20 @@ there is no copy). Which kernel runs:
 - otherwise: _depthwise_forward_kernel and _depthwise_backward_kernel, one output pixel
   at a time, any strides.
 
-The backward's kernels are in ``_depthwise_backward.py``.
+The backward's kernels are in ``depthwise_backward.py``.
 """
 
 import numba
 import numpy as np
 
 from . import activations
-from ._args import as_pair, check_array, check_bias, check_grad, check_padding, conv_geometry, crop_padding, pad_input
-from ._depthwise_backward import (
+from .arguments import as_pair, check_array, check_bias, check_grad, check_padding, conv_geometry, crop_padding, pad_input
+from .depthwise_backward import (
     _depthwise_backward_kernel,
     _depthwise_backward_rows3_kernel,
     _depthwise_kernel_grad_rows_kernel,
 )
-from ._numba import kernel, prange
+from .numba_config import kernel, prange
 
 
 def check_depthwise_args(x, depthwise_kernel, bias, strides, padding, dilation_rate):

@@ -13,7 +13,7 @@ dy (N, H_out, W_out, Q).
 
 import numpy as np
 
-from ._numba import kernel, prange
+from .numba_config import kernel, prange
 
 
 @kernel

@@ -19,8 +19,8 @@ NumPy's BLAS (np.matmul), outside any Numba kernel, with BLAS's own threads.
 
 import numpy as np
 
-from ._args import check_array, check_bias, check_grad, conv_geometry
-from ._numba import kernel, prange
+from .arguments import check_array, check_bias, check_grad, conv_geometry
+from .numba_config import kernel, prange
 
 
 def check_pointwise_kernel(kernel, c_in, dtype, name="kernel"):

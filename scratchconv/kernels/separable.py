@@ -20,7 +20,7 @@ and passes it back as ``separable_conv2d_backward(..., depthwise_output=z)`` (th
 0.4 ms of a 2.4 ms backward).
 """
 
-from ._args import check_array, check_bias, check_grad
+from .arguments import check_array, check_bias, check_grad
 from .depthwise import (
     _depthwise_backward,
     _depthwise_forward,

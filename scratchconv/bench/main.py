@@ -14,8 +14,8 @@ cache, then warm) and ``scratchconv tour``.
     python -m scratchconv bench --cold-warm
 
 How the timing copes with a noisy machine (interleaved rounds, a probe per round, medians) is
-described in ``scratchconv/_bench_timing.py``; the FLOP counts in ``_bench_shapes.py``; TF's
-side and the thread settings in ``_bench_tf.py``.
+described in ``scratchconv/timing.py``; the FLOP counts in ``shapes.py``; TF's
+side and the thread settings in ``tensorflow_ops.py``.
 """
 
 import argparse
@@ -27,7 +27,7 @@ import warnings
 
 import numpy as np
 
-from . import _bench_env, _bench_report, _bench_shapes, _bench_timing
+from . import env, report, shapes, timing
 
 # Time ratio targets scratchconv / TF (issue 6): forward+backward per kind, forward alone everywhere.
 FORWARD_BACKWARD_TARGETS = {"depthwise": 0.5, "pointwise": 0.8, "separable": 0.7, "standard": 1.25}
@@ -83,7 +83,7 @@ def _check_args(args):
         raise ValueError(f"--tf-inter-op must be >= 0, got {args.tf_inter_op}")
     if args.probe_threshold <= 1:
         raise ValueError(f"--probe-threshold must be > 1, got {args.probe_threshold}")
-    return _bench_shapes.parse_specs(args.shapes or _bench_shapes.DEFAULT_SPECS)
+    return shapes.parse_specs(args.shapes or shapes.DEFAULT_SPECS)
 
 
 def _log(message):
@@ -122,12 +122,12 @@ def measure_peak(peak, tf, dtype, quick):
     242 vs 29. On a quiet machine 512^3 already runs at the large-matmul rate.
     """
     size, repeats = peak["matmul_size"], 15 if quick else 40
-    found = {"numpy_gflops": _bench_timing.numpy_matmul_gflops(size, dtype, repeats)}
+    found = {"numpy_gflops": timing.numpy_matmul_gflops(size, dtype, repeats)}
     if tf is not None:
-        from ._bench_tf import matmul_gflops
+        from .tensorflow_ops import matmul_gflops
 
         found["tf_gflops"] = matmul_gflops(tf, size, dtype.name, repeats)
-        _bench_timing.settle()
+        timing.settle()
     for key, value in found.items():
         peak[key] = max(peak.get(key, 0.0), value)
     peak["gflops"] = max(peak["numpy_gflops"], peak.get("tf_gflops", 0.0))
@@ -139,27 +139,27 @@ def measure_compile(specs, batch, dtype, seed):
     for spec in specs:
         if spec.kind in result:
             continue
-        arrays = _bench_shapes.make_arrays(spec, batch, dtype, seed)
-        forward, _, backward = _bench_shapes.make_calls(spec, arrays)
-        before = _bench_env.cache_counts()
-        forward_s = _bench_timing.first_call(forward)
-        backward_s = _bench_timing.first_call(backward)
-        after = _bench_env.cache_counts()
+        arrays = shapes.make_arrays(spec, batch, dtype, seed)
+        forward, _, backward = shapes.make_calls(spec, arrays)
+        before = env.cache_counts()
+        forward_s = timing.first_call(forward)
+        backward_s = timing.first_call(backward)
+        after = env.cache_counts()
         loaded, compiled = after[0] - before[0], after[1] - before[1]
         result[spec.kind] = {"kind": spec.kind, "layer": spec.label, "forward_first_ms": 1e3 * forward_s,
                              "backward_first_ms": 1e3 * backward_s, "kernels_loaded": loaded,
-                             "kernels_compiled": compiled, "cache": _bench_env.cache_state(loaded, compiled)}
+                             "kernels_compiled": compiled, "cache": env.cache_state(loaded, compiled)}
     return result
 
 
 def measure_layer(spec, batch, dtype, seed, tf, probe, rounds, block_s, max_calls, threshold):
     """Raw interleaved timings of one layer (ours, and TF's when tf is given)."""
-    arrays = _bench_shapes.make_arrays(spec, batch, dtype, seed)
-    ours_forward, ours_forward_backward, _ = _bench_shapes.make_calls(spec, arrays)
+    arrays = shapes.make_arrays(spec, batch, dtype, seed)
+    ours_forward, ours_forward_backward, _ = shapes.make_calls(spec, arrays)
     items = {"ours_forward": ours_forward, "ours_forward_backward": ours_forward_backward}
     tf_error = rel_diff = None
     if tf is not None:
-        from ._bench_tf import make_tf_calls
+        from .tensorflow_ops import make_tf_calls
 
         try:
             with warnings.catch_warnings():
@@ -172,7 +172,7 @@ def measure_layer(spec, batch, dtype, seed, tf, probe, rounds, block_s, max_call
                      "ours_forward_backward": ours_forward_backward, "tf_forward_backward": tf_forward_backward}
         except Exception as error:  # TF's kernels cannot run some layers (e.g. depthwise strides + dilation)
             tf_error = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
-    raw = _bench_timing.run_rounds(items, probe, rounds, block_s, max_calls, threshold)
+    raw = timing.run_rounds(items, probe, rounds, block_s, max_calls, threshold)
     return {"spec": spec, "raw": raw, "tf_error": tf_error, "max_rel_diff_vs_tf": rel_diff}
 
 
@@ -180,7 +180,7 @@ def summarize_layer(measured, batch, peak, probe_quiet, threshold, wanted_rounds
     """One row of results from a layer's raw timings (medians over the kept rounds, ratios, targets)."""
     spec, raw = measured["spec"], measured["raw"]
     rounds = len(raw["probes"]) - 1
-    kept, noisy = _bench_timing.kept_rounds(raw["probes"], probe_quiet, threshold, max(1, (wanted_rounds + 2) // 3))
+    kept, noisy = timing.kept_rounds(raw["probes"], probe_quiet, threshold, max(1, (wanted_rounds + 2) // 3))
     flops = spec.flops(batch)
     g = spec.geometry(batch)
     row = {"layer": spec.label, "kind": spec.kind, "input": [batch, spec.h, spec.w, spec.c],
@@ -189,13 +189,13 @@ def summarize_layer(measured, batch, peak, probe_quiet, threshold, wanted_rounds
            "noisy": noisy, "probe_median_ms": 1e3 * float(np.median(raw["probes"])),
            "tf_error": measured["tf_error"], "max_rel_diff_vs_tf": measured["max_rel_diff_vs_tf"]}
     for phase in ("forward", "forward_backward"):
-        ours = _bench_timing.summarize(raw["times"][f"ours_{phase}"], kept)
+        ours = timing.summarize(raw["times"][f"ours_{phase}"], kept)
         ours.update(_rate(flops[phase], ours["ms"], peak))
         entry = {"ours": ours, "tf": None, "ratio": None, "ratio_best": None,
                  "target": FORWARD_TARGET if phase == "forward" else FORWARD_BACKWARD_TARGETS[spec.kind],
                  "met": None}
         if f"tf_{phase}" in raw["times"]:
-            theirs = _bench_timing.summarize(raw["times"][f"tf_{phase}"], kept)
+            theirs = timing.summarize(raw["times"][f"tf_{phase}"], kept)
             theirs.update(_rate(flops[phase], theirs["ms"], peak))
             entry.update(tf=theirs, ratio=ours["ms"] / theirs["ms"], ratio_best=ours["min_ms"] / theirs["min_ms"])
             entry["met"] = entry["ratio"] <= entry["target"]
@@ -208,11 +208,11 @@ def measure_naive(specs, rows, batch, dtype, seed):
     results = []
     for kind in dict.fromkeys(spec.kind for spec in specs):
         spec = min((s for s in specs if s.kind == kind), key=lambda s: (s.forward_flops(1), s.h * s.w, s.label))
-        arrays = _bench_shapes.make_arrays(spec, batch, dtype, seed)
-        forward, _, backward = _bench_shapes.make_calls(spec, arrays, naive=True)
+        arrays = shapes.make_arrays(spec, batch, dtype, seed)
+        forward, _, backward = shapes.make_calls(spec, arrays, naive=True)
         _log(f"  naive {spec.label} (batch {batch}) ...")
-        forward_ms = 1e3 * _bench_timing.first_call(forward)
-        backward_ms = 1e3 * _bench_timing.first_call(backward)
+        forward_ms = 1e3 * timing.first_call(forward)
+        backward_ms = 1e3 * timing.first_call(backward)
         row = next(r for r in rows if r["layer"] == spec.label)
         fast_forward = row["forward"]["ours"]["ms"] / row["input"][0]
         fast_backward = (row["forward_backward"]["ours"]["ms"] - row["forward"]["ours"]["ms"]) / row["input"][0]
@@ -239,13 +239,13 @@ def run_bench(args, specs):
     """Everything measured, as one JSON-able dict (thread settings restored afterwards)."""
     import numba
 
-    numba_threads, blas_threads = numba.get_num_threads(), _bench_env.blas_info()[1]
+    numba_threads, blas_threads = numba.get_num_threads(), env.blas_info()[1]
     try:
         return _run_bench(args, specs)
     finally:
         numba.set_num_threads(numba_threads)
         if args.threads is not None and blas_threads is not None:
-            _bench_env.set_blas_threads(blas_threads)
+            env.set_blas_threads(blas_threads)
 
 
 def _run_bench(args, specs):
@@ -262,20 +262,20 @@ def _run_bench(args, specs):
     blas_set = None
     if args.threads is not None:
         numba.set_num_threads(args.threads)
-        blas_set = _bench_env.set_blas_threads(args.threads)
+        blas_set = env.set_blas_threads(args.threads)
     threads = numba.get_num_threads()
     # 1. Numba first, before TF or BLAS threads exist. The first kernel call of a process pays
     # Numba's start-up (1-3 s here, even from the cache): the probe takes it, so that the kinds'
     # first calls below show only their own compile or cache-load time.
     _log("Numba start-up, compiling / loading kernels (first calls) ...")
-    probe = _bench_timing.Probe()
+    probe = timing.Probe()
     compile_info = measure_compile(specs, args.batch, dtype, args.seed)
     # 2. TensorFlow, with as many intra-op threads as Numba uses.
     tf = tf_message = None
     if args.no_tf:
         tf_message = "TensorFlow not timed (--no-tf)"
     else:
-        from ._bench_tf import load_tensorflow
+        from .tensorflow_ops import load_tensorflow
 
         tf, tf_message = load_tensorflow(threads, args.tf_inter_op)
     # 3. The machine's peak, in this run.
@@ -303,10 +303,10 @@ def _run_bench(args, specs):
     # 5. The loop-by-loop versions, once each.
     naive = [] if args.no_naive else measure_naive(specs, rows, args.naive_batch, dtype, args.seed)
     load_average.append(_load_average())
-    machine = _bench_env.machine_info()
+    machine = env.machine_info()
     machine["blas_threads_set"] = blas_set
     if tf is not None:
-        from ._bench_tf import call_overhead_ms, thread_settings
+        from .tensorflow_ops import call_overhead_ms, thread_settings
 
         machine["tensorflow"] = tf.__version__
         machine["tf_intra_op_threads"], machine["tf_inter_op_threads"] = thread_settings(tf)
@@ -335,7 +335,7 @@ def _run_bench(args, specs):
 
 def write_json(path, results):
     """Write the results atomically (a temporary file in the same folder, then os.replace)."""
-    from ._atomic import write_atomically
+    from .._atomic import write_atomically
 
     write_atomically(path, lambda f: json.dump(results, f, indent=1), text=True)
 
@@ -348,13 +348,13 @@ def run(args):
         print(f"scratchconv bench: error: {error}", file=sys.stderr)
         return 2
     if args.cold_warm:
-        from . import _bench_coldwarm
+        from . import coldwarm
 
-        results = _bench_coldwarm.run_cold_warm(_command(args))
-        text = _bench_coldwarm.format_cold_warm(results)
+        results = coldwarm.run_cold_warm(_command(args))
+        text = coldwarm.format_cold_warm(results)
     else:
         results = run_bench(args, specs)
-        text = _bench_report.format_report(results)
+        text = report.format_report(results)
     if args.save:
         write_json(args.save, results)
     print(json.dumps(results, indent=1) if args.json else text)
@@ -367,8 +367,3 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args._argv = sys.argv[1:] if argv is None else list(argv)
     return run(args)
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.exit(main())

@@ -21,8 +21,8 @@ Padding zeros are multiplied here; ``standard.py`` sends non-finite kernels else
 
 import numpy as np
 
-from ._numba import kernel as numba_kernel
-from ._numba import prange
+from .numba_config import kernel as numba_kernel
+from .numba_config import prange
 from .pointwise import _add_bias, weight_gradient
 
 
@@ -171,7 +171,7 @@ WASTE = 1.2  # see use_im2col
 def conv2d_im2col(x, kernel, bias, g, chunking, keep=False):
     """(y, kept): y = cols @ K + bias, chunk by chunk: cols (M, kh*kw*C_in), K (kh*kw*C_in, F). (groups == 1)
 
-    chunking: (image ranges, windows in the largest), from standard._image_chunks. keep: with
+    chunking: (image ranges, windows in the largest), from standard_rows._image_chunks. keep: with
     one input channel, unfold the whole batch at once and return cols^T (kh*kw, M) as kept,
     for ``conv2d_backward_im2col``; else kept is None.
     """

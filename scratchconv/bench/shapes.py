@@ -31,16 +31,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._args import conv_geometry
+from ..kernels.arguments import conv_geometry
 
 KINDS = ("standard", "depthwise", "pointwise", "separable")
 
 # (module, forward, backward) of each kind; the naive versions are "<name>_naive" in the same module.
 FUNCTIONS = {
-    "standard": ("scratchconv.standard", "conv2d", "conv2d_backward"),
-    "depthwise": ("scratchconv.depthwise", "depthwise_conv2d", "depthwise_conv2d_backward"),
-    "pointwise": ("scratchconv.pointwise", "pointwise_conv2d", "pointwise_conv2d_backward"),
-    "separable": ("scratchconv.separable", "separable_conv2d", "separable_conv2d_backward"),
+    "standard": ("scratchconv.kernels.standard", "conv2d", "conv2d_backward"),
+    "depthwise": ("scratchconv.kernels.depthwise", "depthwise_conv2d", "depthwise_conv2d_backward"),
+    "pointwise": ("scratchconv.kernels.pointwise", "pointwise_conv2d", "pointwise_conv2d_backward"),
+    "separable": ("scratchconv.kernels.separable", "separable_conv2d", "separable_conv2d_backward"),
 }
 
 # The article's Fashion-MNIST layers (3x3, stride 1, 'same').

@@ -26,12 +26,12 @@ import sys
 
 import numpy as np
 
-from ..datasets import DatasetError, load_fashion_mnist, split_and_standardize
-from . import callbacks as cb
+from ..data import DatasetError, load_fashion_mnist, split_and_standardize
+from ..nn import callbacks as cb
 from .._atomic import write_atomically
-from .checkpoint import load_checkpoint
-from .networks import KINDS, fashion_mnist_model
-from .optimizers import OPTIMIZERS
+from ..nn.loading import load_checkpoint
+from ..nn.networks import KINDS, fashion_mnist_model
+from ..nn.optimizers import OPTIMIZERS
 
 BEST, LAST, RUN = "checkpoint_best.npz", "checkpoint_last.npz", "run.json"
 # What a resumed run takes from the interrupted one (the data and the schedule must be the same).
@@ -102,7 +102,7 @@ def _write_json(path, obj):
 
 def _new_model(args):
     if args.init_from:
-        from .keras_io import from_keras
+        from ..nn.loading import from_keras
 
         model = from_keras(args.init_from)
         print(f"initial weights from {args.init_from}")
@@ -144,7 +144,7 @@ def run_train(args):
                         validation_data=validation, callbacks=callbacks, verbose=args.verbose,
                         resume=args.resume)
     try:
-        from .plots import plot_learning_curves
+        from ..nn.plots import plot_learning_curves
 
         plot_learning_curves(history.history, os.path.join(out, "learning_curves.png"),
                              title=f"Fashion-MNIST, {settings['model']} network (scratchconv)")
@@ -177,7 +177,7 @@ def run_evaluate(args):
         raise SystemExit(f"error: no checkpoint at {path}")
     is_keras = path.endswith((".keras", ".h5"))
     if is_keras:
-        from .keras_io import from_keras
+        from ..nn.loading import from_keras
 
         model = from_keras(path)
         if model.loss is None:

@@ -93,7 +93,7 @@ def _dispatchers():
 
     found = {}
     for name, module in list(sys.modules.items()):
-        if module is None or not name.startswith("scratchconv.") or name.startswith("scratchconv._bench"):
+        if module is None or not name.startswith("scratchconv.") or name.startswith("scratchconv.bench"):
             continue
         for obj in list(vars(module).values()):
             if isinstance(obj, Dispatcher):

@@ -1,6 +1,6 @@
 """Fashion-MNIST from IDX files, in pure NumPy (TensorFlow is optional).
 
-    from scratchconv.datasets import load_fashion_mnist, split_and_standardize
+    from scratchconv.data import load_fashion_mnist, split_and_standardize
     (x_train_all, y_train_all), (x_test, y_test) = load_fashion_mnist()   # uint8
     data = split_and_standardize(x_train_all, y_train_all, x_test, y_test)
     data.x_train.shape   # (55000, 28, 28, 1) float32, data.x_valid (5000, ...), data.x_test (10000, ...)
@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._atomic import write_bytes_atomically
+from .._atomic import write_bytes_atomically
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions (N, rows, cols)
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension (N,)

@@ -166,3 +166,33 @@ def pad_input(x, g):
 def crop_padding(x_padded, g):
     """The inverse of pad_input: the interior (N, H, W, C) of a padded array."""
     return x_padded[:, g.pad_top : g.pad_top + g.h, g.pad_left : g.pad_left + g.w, :]
+
+
+def conv_output_size(size, k, s, d, padding):
+    """Keras's compute_conv_output_shape along one axis (None stays None; may be <= 0 for 'valid').
+
+    'valid': floor((in - d·(k-1) - 1) / s) + 1;   'same': ceil(in / s).
+    """
+    if size is None:
+        return None
+    if padding == "valid":
+        return (size - d * (k - 1) - 1) // s + 1
+    return (size - 1) // s + 1
+
+
+def is_int(value):
+    """An int or NumPy integer, not a bool."""
+    return isinstance(value, (Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def keras_pair(value, name):
+    """Keras's ``standardize_tuple(value, 2, name)``: an int or 2 ints, all > 0, else ValueError."""
+    if is_int(value):
+        pair = (int(value), int(value))
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(is_int(v) for v in value):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise ValueError(f"{name} must be an int or a tuple of 2 ints, got {value!r}")
+    if min(pair) < 1:
+        raise ValueError(f"{name} must be > 0 in both dimensions, got {value!r}")
+    return pair

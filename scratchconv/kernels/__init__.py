@@ -1,0 +1,16 @@
+"""The kernels: one module per kind of convolution, each with its loop-by-loop twin.
+
+    standard.py     conv2d, conv2d_backward            (fast paths: standard_rows.py, standard_im2col.py,
+                                                         standard_taps.py for kernels holding Inf/NaN)
+    depthwise.py    depthwise_conv2d, ..._backward     (backward kernels: depthwise_backward.py)
+    pointwise.py    pointwise_conv2d, ..._backward     (1x1: one matrix product)
+    separable.py    separable_conv2d, ..._backward     (depthwise then pointwise)
+    pooling.py      max_pool2d, max_pool2d_backward
+    activations.py  linear, relu, selu, softmax, forward and backward (fused with the bias)
+    arguments.py    the argument checks and TensorFlow's padding geometry, shared by all of the above
+    numba_config.py the Numba settings (cache, fastmath, threads), in one place
+
+Each kind's file reads in the same order: the loop-by-loop version (``<name>_naive``), the
+Numba kernels, the public function (checks, pads, allocates, calls the kernel); the backward
+the same way below. ``scratchconv.naive`` gathers the loop versions under the public names.
+"""

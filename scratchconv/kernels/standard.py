@@ -1,0 +1,279 @@
+"""Standard (grouped) 2-D convolution, forward and backward: loop by loop, then fast.
+
+Shapes (NHWC, Keras layouts): x (N, H, W, C_in), kernel (kh, kw, C_in // groups, F),
+bias (F,) or None, y (N, H_out, W_out, F). With Cg = C_in // groups and Fg = F // groups,
+output channel f belongs to group g = f // Fg and reads only the input channels
+g*Cg .. g*Cg + Cg - 1; groups=1 is the ordinary convolution. The formulas are in the
+docstrings of ``conv2d_naive`` and ``conv2d_backward_naive``: start reading there.
+
+The fast ``conv2d``/``conv2d_backward`` check the arguments once (``_prepare``), then hand
+the work to one of these algorithms, each in its own module:
+
+    standard_rows.py    the row method: unfold the kernel rows, one BLAS product, shift-add the
+                        columns (most layers)
+    standard_im2col.py  a full im2col and one BLAS product: few input channels for the filters
+                        (a network's first layer, 1 channel in and 32 out) or column strides
+                        (``use_im2col`` decides)
+    standard_taps.py    tap by tap, exact, for kernels holding Inf or NaN (padding zeros are
+                        never multiplied by them, as in TensorFlow's float32 kernels)
+"""
+
+from numbers import Integral
+
+import numpy as np
+
+from . import activations
+from .arguments import as_pair, check_array, check_bias, check_grad, check_padding, conv_geometry, crop_padding, pad_input
+from .standard_taps import _conv2d_backward_by_taps, _conv2d_by_taps
+from .standard_im2col import conv2d_backward_im2col, conv2d_im2col, use_im2col
+from .standard_rows import _image_chunks, conv2d_backward_rows, conv2d_rows
+from .pointwise import bias_gradient
+
+
+_FORWARD = object()  # _prepare's dy when called from a forward function
+
+
+def _prepare(x, kernel, bias, strides, padding, dilation_rate, groups, dy=_FORWARD):
+    """Check every argument (before any Numba code runs) and work out the geometry.
+
+    Returns ``(x, kernel, bias, dy, g, groups)``: the arrays as ndarrays (not
+    copied), ``g`` the window Geometry (see ``arguments.conv_geometry``).
+    """
+    x = check_array(x, "x", 4)  # (N, H, W, C_in)
+    kernel = check_array(kernel, "kernel", 4, x.dtype)  # (kh, kw, C_in // groups, F)
+    if not isinstance(groups, (Integral, np.integer)) or isinstance(groups, (bool, np.bool_)):
+        raise TypeError(f"groups must be an int, got {groups!r}")
+    groups = int(groups)
+    if groups < 1:
+        raise ValueError(f"groups must be >= 1, got {groups}")
+    c_in = x.shape[3]
+    kh, kw, c_group, filters = kernel.shape
+    if c_in < 1:
+        raise ValueError(f"x must have at least one channel, got shape {x.shape}")
+    if kh < 1 or kw < 1 or filters < 1:
+        raise ValueError(f"kernel must have a non-empty window and at least one filter, got shape {kernel.shape}")
+    if c_in % groups != 0:
+        raise ValueError(f"the input channels of x ({c_in}) must be divisible by groups ({groups})")
+    if filters % groups != 0:
+        raise ValueError(f"the number of filters kernel.shape[3] ({filters}) must be divisible by groups ({groups})")
+    if c_group != c_in // groups:
+        raise ValueError(
+            f"kernel must have shape (kh, kw, C_in // groups, F) = ({kh}, {kw}, {c_in // groups}, {filters}) "
+            f"for x with {c_in} channels and groups={groups}, got shape {kernel.shape}"
+        )
+    bias = check_bias(bias, filters, x.dtype)
+    strides = as_pair(strides, "strides")
+    padding = check_padding(padding)
+    dilation_rate = as_pair(dilation_rate, "dilation_rate")
+    g = conv_geometry(x.shape, (kh, kw), strides, padding, dilation_rate)
+    if dy is not _FORWARD:  # a backward call: dy must be the forward output's gradient
+        dy = check_grad(dy, "dy", (g.n, g.out_h, g.out_w, filters), x.dtype)  # (N, H_out, W_out, F)
+    return x, kernel, bias, dy, g, groups
+
+
+# --------------------------------------------------------------------------- forward
+
+
+def conv2d_naive(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, groups=1):
+    """Grouped 2-D convolution, one multiply-add at a time.
+
+    Parameters
+    ----------
+    x : (N, H, W, C_in) float32 or float64
+    kernel : (kh, kw, C_in // groups, F), same dtype
+    bias : (F,) or None
+    strides, dilation_rate : int or (rows, cols), >= 1
+    padding : 'valid' or 'same' (odd padding pixel at the bottom/right, as Keras)
+    groups : int, divides C_in and F
+
+    Returns
+    -------
+    y : (N, H_out, W_out, F), dtype of x, where (g = f // Fg, Cg = C_in // groups)::
+
+        y[n, oy, ox, f] = bias[f] + sum_{ky, kx, c} xp[n, oy*sh + ky*dh, ox*sw + kx*dw, g*Cg + c]
+                                                    * kernel[ky, kx, c, f]
+
+    xp is x zero-padded; here its zeros are multiplied like any pixel, so an Inf weight
+    that meets the padding gives NaN (as TensorFlow's float64 kernels), where the fast
+    ``conv2d`` skips the padding (as TensorFlow's float32 kernels).
+    """
+    x, kernel, bias, _, g, groups = _prepare(x, kernel, bias, strides, padding, dilation_rate, groups)
+    kh, kw, cg, filters = kernel.shape
+    fg = filters // groups  # output channels per group
+    xp = pad_input(x, g)  # (N, H + pad_top + pad_bottom, W + pad_left + pad_right, C_in)
+    y = np.zeros((g.n, g.out_h, g.out_w, filters), dtype=x.dtype)  # (N, H_out, W_out, F)
+    for n in range(g.n):
+        for oy in range(g.out_h):
+            for ox in range(g.out_w):
+                for f in range(filters):
+                    group = f // fg  # f reads input channels group*cg .. group*cg + cg - 1
+                    total = x.dtype.type(0)
+                    for ky in range(kh):
+                        for kx in range(kw):
+                            iy = oy * g.sh + ky * g.dh  # row in the padded input
+                            ix = ox * g.sw + kx * g.dw  # column in the padded input
+                            for c in range(cg):
+                                total += xp[n, iy, ix, group * cg + c] * kernel[ky, kx, c, f]
+                    if bias is not None:
+                        total += bias[f]
+                    y[n, oy, ox, f] = total
+    return y
+
+
+def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, groups=1):
+    """Grouped 2-D convolution, fast. Same arguments, checks and result as ``conv2d_naive``.
+
+    The algorithm is picked by shape (see the module docstring); every one computes the same
+    sum, and the tests hold each of them to the loop version and to Keras.
+    """
+    x, kernel, bias, _, g, groups = _prepare(x, kernel, bias, strides, padding, dilation_rate, groups)
+    return _conv2d_forward(x, kernel, bias, g, groups)[0]
+
+
+# The unfolded input a layer keeps for its backward (``_conv2d_forward``'s keep) takes up to this
+# much, so that the memory kept stays bounded with large batches. Measured, standard
+# Fashion-MNIST network, training step with / without keeping (in-model A/B, median per-block
+# ratio): batch 32 (rows of 9.6 MB at 28x28x32) 0.93-0.97; batch 64 and 128 (19 and 38 MB,
+# all kept) 1.01 and 1.00; batch 256 (77 MB) 1.04 kept without a bound, with this one 0.95-1.05
+# over three runs: no gain to show above about 16 MB.
+KEEP_MAX_BYTES = 16 << 20
+
+
+def _conv2d_forward(x, kernel, bias, g, groups, keep=False):
+    """conv2d on checked arguments: (y, kept).
+
+    kept is None, or with ``keep=True`` the unfolded input, for ``_conv2d_backward``'s ``kept``:
+    ("rows", rows of the whole batch) from the row method, ("im2col", cols^T) from the
+    transposed im2col (one input channel), each only up to KEEP_MAX_BYTES. A layer keeps it
+    between its forward and its backward, which then skips the unfold.
+    """
+    if not np.isfinite(kernel).all():
+        with np.errstate(invalid="ignore"):
+            return _conv2d_by_taps(x, kernel, bias, g, groups), None
+    kh, kw, cg, filters = kernel.shape
+    x = np.ascontiguousarray(x)  # (N, H, W, C_in)
+    if use_im2col(kernel, groups, g):
+        keep = keep and g.n * g.out_h * g.out_w * kh * kw * cg * x.itemsize <= KEEP_MAX_BYTES
+        y, cols_t = conv2d_im2col(x, kernel, bias, g, _image_chunks(g.n, g.out_h * g.out_w, kh * kw * cg * x.itemsize), keep)
+        return y, (None if cols_t is None else ("im2col", cols_t))
+    rows_keep = keep and g.n * g.out_h * g.touched_w * groups * kh * cg * x.itemsize <= KEEP_MAX_BYTES
+    y, rows = conv2d_rows(x, kernel, bias, g, groups, rows_keep)
+    return y, (None if rows is None else ("rows", rows))
+
+
+# --------------------------------------------------------------------------- backward
+
+
+def conv2d_backward_naive(dy, x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, groups=1):
+    """Gradients of ``conv2d`` by walking the forward loops and spreading each ``dy`` back.
+
+    Parameters
+    ----------
+    dy : (N, H_out, W_out, F), the gradient of the loss with respect to y
+    x, kernel, bias, strides, padding, dilation_rate, groups : as in ``conv2d_naive``
+
+    Returns
+    -------
+    dx : (N, H, W, C_in)
+    dkernel : (kh, kw, C_in // groups, F)
+    dbias : (F,), or None when bias is None
+
+    For every term of the forward sum (g = f // Fg)::
+
+        dxp[n, iy, ix, g*Cg + c] += dy[n, oy, ox, f] * kernel[ky, kx, c, f]
+        dkernel[ky, kx, c, f]    += dy[n, oy, ox, f] * xp[n, iy, ix, g*Cg + c]
+
+    with iy = oy*sh + ky*dh, ix = ox*sw + kx*dw; dx is dxp without its padding
+    and dbias[f] = sum_{n, oy, ox} dy[n, oy, ox, f].
+    """
+    x, kernel, bias, dy, g, groups = _prepare(x, kernel, bias, strides, padding, dilation_rate, groups, dy)
+    kh, kw, cg, filters = kernel.shape
+    fg = filters // groups
+    xp = pad_input(x, g)  # (N, H_pad, W_pad, C_in)
+    dxp = np.zeros(xp.shape, dtype=x.dtype)  # (N, H_pad, W_pad, C_in)
+    dkernel = np.zeros(kernel.shape, dtype=x.dtype)  # (kh, kw, Cg, F)
+    for n in range(g.n):
+        for oy in range(g.out_h):
+            for ox in range(g.out_w):
+                for f in range(filters):
+                    group = f // fg
+                    grad = dy[n, oy, ox, f]
+                    for ky in range(kh):
+                        for kx in range(kw):
+                            iy = oy * g.sh + ky * g.dh
+                            ix = ox * g.sw + kx * g.dw
+                            for c in range(cg):
+                                dxp[n, iy, ix, group * cg + c] += grad * kernel[ky, kx, c, f]
+                                dkernel[ky, kx, c, f] += grad * xp[n, iy, ix, group * cg + c]
+    dx = np.ascontiguousarray(crop_padding(dxp, g))  # (N, H, W, C_in)
+    dbias = None if bias is None else dy.sum(axis=(0, 1, 2))  # (F,)
+    return dx, dkernel, dbias
+
+
+def _bias_gradient(dy, with_bias):
+    """dbias = dy (N, H_out, W_out, F), C-contiguous, summed over its pixels. (F,) or None."""
+    return bias_gradient(dy.reshape(-1, dy.shape[3])) if with_bias else None
+
+
+def conv2d_backward(dy, x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, groups=1):
+    """Gradients of ``conv2d``, fast: the forward's matrices, run backwards.
+
+    Same arguments, checks and results as ``conv2d_backward_naive``; each algorithm's
+    backward is the adjoint of its forward (no state is kept between calls).
+    """
+    x, kernel, bias, dy, g, groups = _prepare(x, kernel, bias, strides, padding, dilation_rate, groups, dy)
+    return _conv2d_backward(dy, x, kernel, bias is not None, g, groups)
+
+
+def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True, kept=None, activation=None):
+    """conv2d_backward on checked arguments: (dx, dkernel, dbias or None).
+
+    input_gradient=False: dx is not computed (returned as None): a network's first layer needs
+    only its weight gradients. kept: what ``_conv2d_forward(x, kernel, ..., keep=True)`` returned
+    for the same x, or None. activation ('relu' or 'selu', with input_gradient): x is
+    activation(z + b) of the layer before, and the result is (dz, dkernel, dbias or None, db)
+    with that layer's dz = dx * activation'(x) and db its sums: in the row method's fold while
+    each dx row is in cache, else in a pass of its own (``_through``).
+    """
+    x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)  # (N, H, W, C_in), (N, H_out, W_out, F)
+    kh, kw, cg, filters = kernel.shape
+    activation = activation if input_gradient else None
+    if not np.isfinite(kernel).all():
+        with np.errstate(invalid="ignore"):
+            dx, dkernel = _conv2d_backward_by_taps(dy, x, kernel, g, groups)
+        return _through(dx if input_gradient else None, dkernel, _bias_gradient(dy, with_bias), x, activation)
+    if use_im2col(kernel, groups, g):
+        dbias = _bias_gradient(dy, with_bias)
+        chunking = _image_chunks(g.n, g.out_h * g.out_w, kh * kw * cg * x.itemsize)
+        cols_t = _kept(kept, "im2col", (kh * kw * cg, g.n * g.out_h * g.out_w))  # (kh*kw, M) or None
+        dx, dkernel = conv2d_backward_im2col(dy, x, kernel, g, input_gradient, chunking, cols_t)
+        if not np.isfinite(dkernel).all():  # maybe a 0 * Inf from the padding: redo exactly
+            with np.errstate(invalid="ignore"):
+                dkernel = _conv2d_backward_by_taps(dy, x, kernel, g, groups)[1]
+        return _through(dx, dkernel, dbias, x, activation)
+    all_rows = _kept(kept, "rows", (g.n * g.out_h * g.touched_w, groups, kh * cg))  # the forward's, or None
+    dx, dkernel, dbias, *db = conv2d_backward_rows(dy, x, kernel, with_bias, g, groups, input_gradient, all_rows,
+                                                   activation)
+    if not np.isfinite(dkernel).all():  # maybe a 0 * Inf from the padding or dz's zeros: redo exactly
+        with np.errstate(invalid="ignore"):
+            dkernel = _conv2d_backward_by_taps(dy, x, kernel, g, groups)[1]
+    return (dx, dkernel, dbias, *db)
+
+
+def _kept(kept, path, shape):
+    """The array of ``_conv2d_forward``'s kept when it comes from this path, else None; one of
+    another shape belongs to another convolution (a caller's mistake: refused)."""
+    if kept is None or kept[0] != path:
+        return None
+    if kept[1].shape != shape:
+        raise ValueError(f"kept {path} of shape {kept[1].shape} do not belong to this convolution (expected {shape})")
+    return kept[1]
+
+
+def _through(dx, dkernel, dbias, x, activation):
+    """_conv2d_backward's result from a path that computed dx alone: with an activation, its own
+    pass turns dx into the layer before's dz and gives that layer's dbias."""
+    if activation is None:
+        return dx, dkernel, dbias
+    dz, db = activations.backward_with_bias(dx, x, activation)
+    return dz, dkernel, dbias, db
