@@ -6,13 +6,8 @@
     Dense        kernel (D_in, U), bias (U,)      y = act(x @ kernel + bias)       dz = act'(dy); dx = dz @ kernel.T
     Activation   -                                y = act(x)                       dx = act'(dy)
 
-Max pooling follows TensorFlow exactly, including its corner cases:
-
-- the running maximum starts at the dtype's lowest finite value and is replaced only by a
-  strictly larger value, so NaN never wins (a window of NaNs gives -3.4e38 in float32, as
-  TensorFlow's CPU kernel does) and a tie goes to the first position in row-major order;
-- the gradient of each output goes to that one position (TensorFlow's MaxPoolGrad, as run
-  inside ``tf.function``, i.e. by ``model.fit``), and overlapping windows add up.
+Max pooling's kernels, and the TensorFlow corner cases they follow, are in
+``scratchconv.kernels.pooling``.
 
 Dense and Activation expose the fused softmax + cross-entropy path used by
 ``scratchconv.nn``: after ``forward`` they keep the pre-activation ``z`` and
@@ -22,11 +17,10 @@ Dense and Activation expose the fused softmax + cross-entropy path used by
 import numpy as np
 
 from ..kernels import activations
+from ..kernels.arguments import check_array, check_grad, check_padding, keras_pair
+from ..kernels.pooling import max_pool2d, max_pool2d_backward, max_pool2d_backward_with_activation, pool_geometry
 from . import initializers
-from ..kernels.arguments import check_array, check_grad, check_padding
-from ..kernels.pooling import max_pool2d, max_pool2d_backward, max_pool2d_backward_with_activation, pool_geometry  # noqa: F401
 from .base import Layer
-from ..kernels.arguments import keras_pair
 from .conv import check_data_format, positive_int
 
 # --------------------------------------------------------------------------- layers

@@ -16,7 +16,7 @@ Keras's argument names, so the same dict builds the scratchconv layer or the Ker
 
 import numpy as np
 
-from ..layers.conv import Conv2D, DepthwiseConv2D, PointwiseConv2D, SeparableConv2D
+from ..layers import Conv2D, DepthwiseConv2D, PointwiseConv2D, SeparableConv2D
 from ..layers.core import Activation, Dense, Flatten, MaxPool2D
 
 _WINDOW = ("strides", "padding", "data_format")

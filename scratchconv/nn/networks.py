@@ -11,7 +11,7 @@ kind='standard' swaps every SeparableConv2D for a Conv2D: 435,306 parameters vs 
 
 import numpy as np
 
-from ..layers.conv import Conv2D, SeparableConv2D
+from ..layers import Conv2D, SeparableConv2D
 from ..layers.core import Dense, Flatten, MaxPool2D
 from .model import Sequential
 
