@@ -17,9 +17,7 @@ float32/float64):
              = scale * alpha * (e^x - 1)       (else)    = y + scale * alpha (y < 0)
 
 The fast versions are one Numba pass each over the flat array (NumPy's take 4-6
-passes and a temporary per step: 7.8 ms -> 0.4-1.0 ms for selu on a 28x28x32 batch
-of 32, 7.2 -> 0.23-0.3 ms for its backward; medians on this project's 2-core machine,
-the spread from run to run).
+passes and a temporary per step; timings in docs/performance.md).
 The backward passes read y, not x: selu and relu keep their sign (y < 0 exactly
 when x < 0, y > 0 exactly when x > 0), which is also what TensorFlow's SeluGrad and
 ReluGrad test.
@@ -60,13 +58,13 @@ def selu_backward_numpy(dy, x, y):
 # --------------------------------------------------------------------------- Numba kernels
 
 # float32 e^w - 1 for w in [-87, 0] without a call to libm, so that the loop vectorises
-# (Numba's own math.expm1 is a scalar call per element: 6.4 ms for the batch above).
+# (Numba's own math.expm1 is a scalar call per element, which blocks vectorisation).
 # Cephes's expf: w = n*ln2 + r with n = round(w / ln2) and |r| <= ln2/2 (ln2 split in a
 # high part exact in float32 and a correction), e^r = 1 + q with q = r + r^2 * P(r), and
 # e^w - 1 = 2^n * q + (2^n - 1), exact near 0 where n = 0. 2^n is built from its bits
 # (exponent field n + 127), through an int32 view of a small float32 buffer.
 # Measured against float64 expm1 on [-90, 0]: at most 1.6 ulp (1.5e-7 relative), with the
-# multiply-adds fused (`contract_kernel`: 0.57 -> 0.46 ms for bias + SELU at 28x28x32, batch 32).
+# multiply-adds fused (`contract_kernel`, one rounding per a * b + c).
 _F32 = np.float32
 _LOG2E, _LN2_HI, _LN2_LO = _F32(1.44269504088896341), _F32(0.693359375), _F32(-2.12194440e-4)
 _P0, _P1, _P2 = _F32(1.9875691500e-4), _F32(1.3981999507e-3), _F32(8.3334519073e-3)
@@ -120,8 +118,12 @@ def _bias_selu_float32_kernel(y, z, bias, n_chunks):
     n_chunks runs of blocks of whole rows, each block's z + bias first written to an L1 buffer.
 
     The bias is tiled once per run into a block-sized buffer, so that adding it is a flat,
-    vectorised loop (indexing z as (P, F) rows of F = 32 values measured 0.58 ms at 28x28x32,
-    batch 32; this 0.40 ms, as fast as selu alone).
+    vectorised loop (indexing z as (P, F) rows of only F values each was slower; this is as
+    fast as selu alone: docs/performance.md)::
+
+        z (flat)       z00 z01 z02 | z10 z11 z12 | ...     (F = 3; a block holds whole rows)
+        tiled bias      b0  b1  b2 |  b0  b1  b2 | ...
+        v = z + tiled, in L1, then y = selu(v) by _selu_float32_block
     """
     filters = bias.size
     width = max(1, _BLOCK // filters) * filters  # values per block: whole rows
@@ -169,8 +171,8 @@ def _backward_bias_kernel(dz, sums, dy, y, selu, scale, scale_alpha, zero):
     relu (act' from y, as in _selu_backward_kernel and _relu_backward_kernel).
 
     Each run adds up _SUM_ROWS rows at a time in dz's dtype (registers: the loop vectorises),
-    then adds that partial sum to its float64 total: float64 all the way measured 3.7x slower
-    (28x28x32, batch 32: 1.06 against 0.29 ms, as fast as the activation's backward alone).
+    then adds that partial sum to its float64 total: float64 all the way was much slower, and
+    this is as fast as the activation's backward alone (docs/performance.md).
     """
     pixels, filters = dy.shape
     n_chunks = sums.shape[0]
@@ -184,11 +186,11 @@ def _backward_bias_kernel(dz, sums, dy, y, selu, scale, scale_alpha, zero):
             for p in range(start, min(start + _SUM_ROWS, last)):
                 for f in range(filters):
                     if selu:
-                        g = dy[p, f] * (y[p, f] + scale_alpha if y[p, f] < zero else scale)
+                        grad = dy[p, f] * (y[p, f] + scale_alpha if y[p, f] < zero else scale)
                     else:
-                        g = dy[p, f] if y[p, f] > zero else zero
-                    dz[p, f] = g
-                    partial[f] += g
+                        grad = dy[p, f] if y[p, f] > zero else zero
+                    dz[p, f] = grad
+                    partial[f] += grad
             for f in range(filters):
                 total[f] += partial[f]
                 partial[f] = zero
@@ -298,6 +300,17 @@ def softmax_backward(dy, x, y):
 
 # --------------------------------------------------------------------------- bias and activation in one pass
 
+# A layer ends with y = act(conv + bias). Done as written, that is two passes over the output,
+# each reading and writing all of it; fused, it is one, with z + bias held in registers or L1:
+#
+#     separate:  z --(+ bias)--> t --(act)--> y          2 reads, 2 writes of (N, H, W, F)
+#     fused:     z --(act(z + bias))--> y (over z)       1 read, 1 write
+#
+# The backward likewise: dz = dy * act'(y) and dbias = the column sums of dz in one pass
+# (backward_with_bias). Some kernels that compute a dx go further and turn each dx row, still
+# in cache, into the layer before's dz and its bias sums (standard_rows._fold_rows, the
+# depthwise rows3 kernel, the max-pool backward); ``derivative_args`` gives them act.
+
 WITH_BIAS = ("relu", "selu")  # the activations forward_with_bias and backward_with_bias take
 _ACT_CODES = {None: 0, "relu": 1, "selu": 2}
 
@@ -313,8 +326,8 @@ def forward_with_bias(z, bias, name):
     """y = activation(z + bias) in one pass, for z (..., F) C-contiguous and bias (F,); y overwrites z.
 
     What a layer does after its kernel: adding the bias in a separate pass, then activating,
-    reads and writes the output twice (at 28x28x32, batch 32: 0.3-0.4 ms for the bias alone).
-    z must be a fresh array nobody else holds (the layer's kernel output); name in WITH_BIAS.
+    reads and writes the output twice (see the comment above). z must be a fresh array nobody
+    else holds (the layer's kernel output); name in WITH_BIAS.
     """
     z = np.ascontiguousarray(z)
     y = z.reshape(-1, z.shape[-1])  # (P, F), a view

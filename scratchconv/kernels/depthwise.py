@@ -1,7 +1,9 @@
 """Depthwise convolution, forward and backward: the loop-by-loop version and the Numba one.
 
-Each input channel is convolved with its own M filters (M = depth multiplier); channels
-never mix. With x (N, H, W, C), depthwise_kernel k (kh, kw, C, M) and bias (C*M,):
+Start from the loop twins below, ``depthwise_conv2d_naive`` and
+``depthwise_conv2d_backward_naive``: the formulas, written as loops. Each input channel is
+convolved with its own M filters (M = depth multiplier); channels never mix. With x
+(N, H, W, C), depthwise_kernel k (kh, kw, C, M) and bias (C*M,):
 
     y[n, oy, ox, c*M + m] = bias[c*M + m]
         + sum_{i, j} xp[n, oy*sh + i*dh, ox*sw + j*dw, c] * k[i, j, c, m]
@@ -16,28 +18,28 @@ where xp is x zero-padded ('same': odd pixel at the bottom/right, as in Keras). 
 and dx is the interior of dxp. Unequal row/column strides, and strides > 1 with
 dilation > 1, are computed (TensorFlow's kernel refuses the first; the math is sound).
 
-Padding and non-finite values: the loop-by-loop versions multiply the padding zeros, as
-written above (as TensorFlow's float64 kernels do); the fast kernels skip taps that fall on
-the padding (as TensorFlow's float32 kernels do). The results are identical unless the
-kernel or dy holds Inf/NaN: then 0*Inf = NaN appears at the border outputs (or in kernel
-gradient taps that only met padding) in the loop version and not in the fast one. NaN and
-Inf in x propagate identically in all of them.
+Padding and non-finite values: the loop versions multiply the padding zeros, as written
+above (as TensorFlow's float64 kernels do); the fast functions give what skipping the padding
+taps gives (as TensorFlow's float32 kernels do). The two differ only when the kernel or dy holds
+Inf/NaN (0*Inf = NaN at the border in the loop version); Inf/NaN in x propagate alike in all.
 
-The fast path reduces any depth multiplier to M == 1: the input's channels are repeated
-M times (x_rep[..., c*M + m] = x[..., c]) and the kernel is viewed as (kh, kw, C*M), so
-one set of kernels serves every M (the copy costs M times the input's memory; with M == 1
-there is no copy). Which kernel runs:
+Which fast kernel a call reaches, and why (``_depthwise_forward``, ``_depthwise_backward``
+choose). First M becomes 1: the channels are repeated, x_rep[..., c*M + m] = x[..., c] (a copy
+only for M > 1), and the kernel is viewed as (kh, kw, Q), Q = C*M. Then:
 
-- column stride 1 and a finite kernel (the common case): _depthwise_rows_kernel for y;
-- backward, stride 1, three kernel rows, no row dilation, finite kernel (the article's
-  layers): _depthwise_backward_rows3_kernel, dx, dk and dbias in one pass (a non-finite
-  dy then has dk and dbias redone by _depthwise_kernel_grad_rows_kernel);
-- backward, other stride-1 cases with a finite kernel: _depthwise_rows_kernel for dx,
-  _depthwise_kernel_grad_rows_kernel for dk and dbias;
-- otherwise: _depthwise_forward_kernel and _depthwise_backward_kernel, one output pixel
-  at a time, any strides.
+- forward, column stride 1, finite kernel (the common case): ``_depthwise_rows_kernel``, whole
+  output rows as sums of shifted input rows (vectorised). It multiplies padding zeros: exact
+  only for a finite kernel.
+- forward, otherwise: ``_depthwise_forward_kernel``, a pixel at a time, padding taps skipped.
+- backward, stride 1, three kernel rows, no row dilation, finite kernel (the usual 3x3 layer):
+  ``_depthwise_backward_rows3_kernel``, dx, dk and dbias in one pass. Its dk multiplies dy by
+  padding zeros, so with Inf/NaN in dy, dk and dbias are redone by the next item's kernel.
+- backward, other stride-1 cases, finite kernel: dx is dy correlated with the flipped kernel,
+  the forward's ``_depthwise_rows_kernel``; dk, dbias by ``_depthwise_kernel_grad_rows_kernel``.
+- backward, otherwise: ``_depthwise_backward_kernel``, a pixel at a time, any strides.
 
-The backward's kernels are in ``depthwise_backward.py``.
+The backward's kernels are in ``depthwise_backward.py``. Each kernel's docstring says why it is
+shaped as it is; the timings behind the choices are in docs/performance.md.
 """
 
 import numba
@@ -54,7 +56,7 @@ from .numba_config import kernel, prange
 
 
 def check_depthwise_args(x, depthwise_kernel, bias, strides, padding, dilation_rate):
-    """Checked (x, depthwise_kernel, bias, geometry); raises before any kernel runs."""
+    """Checked (x, depthwise_kernel, bias, g), g the window Geometry; raises before any kernel runs."""
     x = check_array(x, "x", 4)  # (N, H, W, C)
     depthwise_kernel = check_array(depthwise_kernel, "depthwise_kernel", 4, x.dtype)  # (kh, kw, C, M)
     kh, kw, c, m = depthwise_kernel.shape
@@ -73,9 +75,7 @@ def check_depthwise_args(x, depthwise_kernel, bias, strides, padding, dilation_r
     return x, depthwise_kernel, bias, g
 
 
-# ---------------------------------------------------------------------------------------------
-# Forward
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------- forward
 
 
 def depthwise_conv2d_naive(x, depthwise_kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1):
@@ -120,13 +120,10 @@ def _depthwise_forward_kernel(y, x, k, bias, sh, sw, dh, dw, pad_top, pad_left):
     """Any strides, any kernel: y[n, oy, ox, q] = bias[q] + sum_{i, j} x[n, iy, ix, q] * k[i, j, q],
     iy = oy*sh + i*dh - pad_top, ix = ox*sw + j*dw - pad_left, taps outside the image skipped.
 
-    y (N, H_out, W_out, Q) is written; x (N, H, W, Q) unpadded, channels already repeated
-    M times (Q = C*M); k (kh, kw, Q); bias (Q,) (zeros without a bias).
-
-    The general path: column stride > 1 (the row kernel below needs neighbouring output
-    pixels to read neighbouring input pixels) or a kernel holding Inf/NaN. prange over the
-    N*H_out output rows (each thread owns whole rows of y); innermost loop over the
-    contiguous channel axis, so it vectorises when Q is large enough.
+    y (N, H_out, W_out, Q) is written; x (N, H, W, Q) unpadded, channels repeated M times
+    (Q = C*M); k (kh, kw, Q); bias (Q,) (zeros without a bias). The general path (column
+    stride > 1, or Inf/NaN in k): prange over the N*H_out output rows (each owned by one
+    iteration); innermost loop over the contiguous channels, vectorised when Q is large enough.
     """
     n_batch, out_h, out_w, channels = y.shape
     height, width = x.shape[1], x.shape[2]
@@ -151,32 +148,42 @@ def _depthwise_forward_kernel(y, x, k, bias, sh, sw, dh, dw, pad_top, pad_left):
 
 @kernel
 def _depthwise_rows_kernel(y, x, k_tiled, bias, sh, dh, dw, pad_top, pad_left, n_chunks):
-    """Column stride 1, finite kernel: the sum of _depthwise_forward_kernel on whole rows.
+    """Column stride 1, finite kernel: _depthwise_forward_kernel's sum, a whole output row at a time.
 
-    y (N, H_out, W_out, Q) is written; x (N, H, W, Q); k_tiled (kh, kw, W_out*Q) is the
-    kernel repeated along the output row (k_tiled[i, j, ox*Q + q] = k[i, j, q]); bias (Q,);
-    the N*H_out output rows are split into n_chunks runs of consecutive rows. Also computes
-    dx in the backward pass (a correlation of dy with the flipped kernel).
+    y (N, H_out, W_out, Q) is written; x (N, H, W, Q); k_tiled (kh, kw, W_out*Q) the kernel
+    repeated along the output row, k_tiled[i, j, ox*Q + q] = k[i, j, q]; bias (Q,). prange over
+    n_chunks runs of consecutive output rows (one per thread: each owns its rows of y and its
+    ring). Also gives the backward's dx (dy correlated with the flipped kernel).
 
-    Optimisations (one thread, 32x14x14x64, 3x3 'same'; shared machine, so roughly):
-    - Flat rows: with column stride 1, output pixel ox+1 reads the input pixel right of
-      the one ox reads, so a row of y, as one flat vector of W_out*Q values, is a sum of
-      shifted flat input rows times the tiled kernel: one long unit-stride loop per tap,
-      which vectorises, instead of a loop over Q channels per pixel, which pays its set-up
-      every Q values (and does not vectorise at all when Q is small).
-    - Three taps per pass (y += x0*k0 + x1*k1 + x2*k2): y is loaded and stored once per
-      three taps; 0.47 -> 0.30 ms. All nine taps of a 3x3 in one pass measured slower.
-    - Zero-padded rows instead of border code: each thread copies the input rows it needs
-      into a small ring of zero-padded rows (once per row, not once per tap; the copy is
-      written out here because a helper function call measured 15% slower), so every tap
-      of every pixel is a plain shifted read with no bounds checks. Border pixels done tap
-      by tap cost a third of the time at 14x14; with the ring 0.43 -> 0.34 ms. The padding
-      zeros are multiplied (0*k = 0 for a finite k), so the caller sends a kernel holding
-      Inf or NaN to the general kernel, which skips padded taps as TensorFlow does.
-    - Kernel rows over the top/bottom padding are skipped. prange over the chunks (one per
-      thread): each thread owns its rows of y and its ring.
-    - Slices, not offset indices (x_row[t + shift]), in the loops: Numba wraps negative
-      indices, and an index it cannot prove non-negative blocks vectorisation.
+    Flat rows, tiled kernel: at column stride 1, output pixel ox+1 reads the input pixel right of
+    the one ox reads, so for tap (i, j) the whole output row (one flat vector of W_out*Q values)
+    takes the padded input row iy from pixel j*dw on, times k_tiled[i, j] (W = 4, kw = 3, 'same';
+    each entry is Q values)::
+
+        padded input row iy (a ring row)   0  x0  x1  x2  x3  0
+        y_row                             y0  y1  y2  y3
+                                      +=   0  x0  x1  x2   * k_tiled[i, 0]    tap j = 0
+                                      +=  x0  x1  x2  x3   * k_tiled[i, 1]    tap j = 1
+                                      +=  x1  x2  x3   0   * k_tiled[i, 2]    tap j = 2
+
+    One long unit-stride loop per tap vectorises; a loop over each pixel's Q channels would pay
+    its set-up every Q values (and not vectorise at all for small Q).
+
+    The ring of padded rows: each thread copies each input row it needs once into a ring of S =
+    (kh - 1)*dh + 1 zero-padded rows (the span of one output row), so that every tap is a plain
+    shifted read, no bounds tests (kernel rows above or below the image are skipped; the zeros
+    beside it are multiplied: 0*k = 0 for a finite k). Row iy goes to slot iy % S; ``held`` says
+    which row a slot holds, so the next output row reuses the rows it shares (3x3, stride 1)::
+
+        output row 5 reads input rows 4, 5, 6 (pad_top = 1):  slot 0: row 6, 1: row 4, 2: row 5
+        output row 6 reads rows 5, 6, 7: row 7 is copied into slot 1, over row 4; 5, 6 stay
+
+    Three taps per pass, unrolled (y_row += x0*k0 + x1*k1 + x2*k2): y_row is loaded and stored
+    once per three taps instead of once per tap, and a 3-wide kernel row (the common case) is
+    one pass; other widths end with single taps. (Nine taps per pass, a helper function for
+    the copy, and border code instead of the ring were all slower: docs/performance.md.)
+    Slices, not offset indices (x_row[t + shift]): Numba wraps negative indices, and an index
+    it cannot prove non-negative blocks vectorisation.
     """
     n_batch, out_h, out_w, channels = y.shape
     height, width = x.shape[1], x.shape[2]
@@ -184,11 +191,12 @@ def _depthwise_rows_kernel(y, x, k_tiled, bias, sh, dh, dw, pad_top, pad_left, n
     row_len = out_w * channels
     padded_len = (out_w + (kw - 1) * dw) * channels  # the padded input pixels one output row reads
     copied = min(width * channels, padded_len - pad_left * channels)  # values of x copied per row
+    ring_rows = (kh - 1) * dh + 1  # S: the input rows one output row spans (kernel rows, dilated)
     n_rows = n_batch * out_h
     for chunk in prange(n_chunks):
         # The last S input rows this thread used, zero-padded; held[s] = n*H + iy of the row in slot s.
-        ring = np.zeros(((kh - 1) * dh + 1, padded_len), dtype=y.dtype)  # (S, W_pad*Q)
-        held = np.full(ring.shape[0], -1, dtype=np.int64)  # (S,)
+        ring = np.zeros((ring_rows, padded_len), dtype=y.dtype)  # (S, W_pad*Q)
+        held = np.full(ring_rows, -1, dtype=np.int64)  # (S,)
         for row in range(chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks):
             n = row // out_h
             oy = row % out_h
@@ -200,7 +208,7 @@ def _depthwise_rows_kernel(y, x, k_tiled, bias, sh, dh, dw, pad_top, pad_left, n
                 iy = oy * sh + i * dh - pad_top
                 if iy < 0 or iy >= height:
                     continue
-                slot = iy % ring.shape[0]  # ring slot of input row iy
+                slot = iy % ring_rows  # ring slot of input row iy
                 if held[slot] != n * height + iy:  # not there yet: copy it in after pad_left zero pixels
                     source = x[n, iy].reshape(width * channels)[:copied]  # (W*Q,)
                     target = ring[slot, pad_left * channels : pad_left * channels + copied]
@@ -212,14 +220,14 @@ def _depthwise_rows_kernel(y, x, k_tiled, bias, sh, dh, dw, pad_top, pad_left, n
                 while j < kw:
                     s0 = j * dw * channels  # tap j of pixel ox reads padded pixel ox + j*dw
                     x0, k0 = x_row[s0 : s0 + row_len], k_tiled[i, j]
-                    if j + 3 <= kw:
+                    if j + 3 <= kw:  # three taps left: one pass for taps j, j+1, j+2
                         s1, s2 = s0 + dw * channels, s0 + 2 * dw * channels
                         x1, k1 = x_row[s1 : s1 + row_len], k_tiled[i, j + 1]
                         x2, k2 = x_row[s2 : s2 + row_len], k_tiled[i, j + 2]
                         for t in range(row_len):
                             y_row[t] += x0[t] * k0[t] + x1[t] * k1[t] + x2[t] * k2[t]
                         j += 3
-                    else:
+                    else:  # the last one or two taps of a row, one at a time
                         for t in range(row_len):
                             y_row[t] += x0[t] * k0[t]
                         j += 1
@@ -271,9 +279,7 @@ def depthwise_conv2d(x, depthwise_kernel, bias=None, *, strides=1, padding="vali
     return _depthwise_forward(x, k, bias, g)
 
 
-# ---------------------------------------------------------------------------------------------
-# Backward
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------- backward
 
 
 def depthwise_conv2d_backward_naive(dy, x, depthwise_kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1):
@@ -291,8 +297,8 @@ def depthwise_conv2d_backward_naive(dy, x, depthwise_kernel, bias=None, *, strid
     dbias : (C*M,), or None when bias is None
 
     Every output value y[n, oy, ox, c*M + m] = sum_{i, j} window[i, j] * k[i, j, c, m] sends
-    its gradient g = dy[n, oy, ox, c*M + m] back to the window (g * k[:, :, c, m]), to the
-    kernel (g * window) and to the bias (g).
+    its gradient grad = dy[n, oy, ox, c*M + m] back to the window (grad * k[:, :, c, m]), to
+    the kernel (grad * window) and to the bias (grad).
     """
     x, k, bias, g = check_depthwise_args(x, depthwise_kernel, bias, strides, padding, dilation_rate)
     kh, kw, channels, multiplier = k.shape
@@ -335,13 +341,13 @@ def _depthwise_backward(dy, x, k, with_bias, g, activation=None):
         dx_rep = np.zeros(x_rep.shape, dtype=x.dtype)  # (0, H, W, C*M)
         dk, db = np.zeros(k_flat.shape, dtype=x.dtype), np.zeros(q, dtype=x.dtype)  # (kh, kw, C*M), (C*M,)
     elif g.sh == 1 and g.sw == 1 and np.isfinite(k_flat).all():
-        # dx is a stride-1 correlation of dy with the kernel flipped in both axes, padded by
-        # the complement of the forward's padding.
+        # dx is a stride-1 correlation of dy with the kernel flipped in both axes ("full"
+        # correlation: dy padded by the kernel's span minus the forward's padding).
         dx_rep = np.empty(x_rep.shape, dtype=x.dtype)  # (N, H, W, C*M)
         k_flipped = _tile_along_row(k_flat[::-1, ::-1], g.w)  # (kh, kw, W*C*M)
-        fused = g.dh == 1 and kh == 3
-        if fused:  # dx, dk and dbias in one pass
-            chunks = _n_chunks(g.n * ((g.h + 1) // 2))
+        fused = g.dh == 1 and kh == 3  # what _depthwise_backward_rows3_kernel is written for
+        if fused:  # dx, dk and dbias in one pass, dx rows two at a time
+            chunks = _n_chunks(g.n * ((g.h + 1) // 2))  # over the (N * ceil(H/2)) pairs of dx rows
             dk_tiled = np.zeros((chunks, kh, kw, g.out_w * q), dtype=x.dtype)  # (T, 3, kw, W_out*C*M)
             db_tiled = np.zeros((chunks, g.out_w * q), dtype=x.dtype)  # (T, W_out*C*M)
             act, *constants = activations.derivative_args(activation if multiplier == 1 else None, x.dtype)
@@ -354,9 +360,11 @@ def _depthwise_backward(dy, x, k, with_bias, g, activation=None):
             # skipping the padded taps. A non-finite dy value leaves its partial dbias non-finite.
             fused = bool(np.isfinite(db_tiled).all())
         else:  # dx with the forward's row kernel
-            pad_top, pad_left = (kh - 1) * g.dh - g.pad_top, (kw - 1) * g.dw - g.pad_left
+            # dy's padding for the full correlation: the kernel's span (kernel size - 1, dilated)
+            # minus the forward's padding on that side.
+            dy_pad_top, dy_pad_left = (kh - 1) * g.dh - g.pad_top, (kw - 1) * g.dw - g.pad_left
             zeros = np.zeros(q, dtype=x.dtype)  # (C*M,)
-            _depthwise_rows_kernel(dx_rep, dy, k_flipped, zeros, 1, g.dh, g.dw, pad_top, pad_left, _n_chunks(g.n * g.h))
+            _depthwise_rows_kernel(dx_rep, dy, k_flipped, zeros, 1, g.dh, g.dw, dy_pad_top, dy_pad_left, _n_chunks(g.n * g.h))
         if not fused:
             chunks = _n_chunks(g.n * g.out_h)
             dk_tiled = np.zeros((chunks, kh, kw, g.out_w * q), dtype=x.dtype)  # (T, kh, kw, W_out*C*M)

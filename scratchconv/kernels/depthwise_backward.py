@@ -110,87 +110,96 @@ def _depthwise_backward_rows3_kernel(dx, dk_tiled, db_tiled, dy, x, k_flipped, p
     _depthwise_kernel_grad_rows_kernel); dy (N, H_out, W_out, Q); x (N, H, W, Q);
     k_flipped (3, kw, W*Q) the kernel flipped in both axes and tiled along a row of dx.
 
-    The separate kernels read dy twice (once for dx, once for dk) and x once, each a
-    3.2 MB stream at 32x28x28x32 (a plain copy of it takes a third of a forward's time
-    here). Here each thread walks its rows once: for rows r, r+1 it copies the four
-    rows of dy that dx rows r, r+1 read, and the four rows of x that dy rows r, r+1 meet,
-    into rings of zero-padded rows (as in _depthwise_rows_kernel), then, with the rows in
-    cache:
-    - dx rows r, r+1 (a correlation of dy with the flipped kernel, padded by the complement
-      of the forward's padding): for column tap j, with ya..yd the four dy rows,
-          dx[r]   = sum_j ya*kf[0, j] + yb*kf[1, j] + yc*kf[2, j]
-          dx[r+1] = sum_j yb*kf[0, j] + yc*kf[1, j] + yd*kf[2, j]
-      each loaded kernel value serves both rows;
-    - dk and dbias from dy rows r, r+1 (g0, g1) and x rows xa..xd:
-          dk[0, j] += g0*xa + g1*xb;  dk[1, j] += g0*xb + g1*xc;  dk[2, j] += g0*xc + g1*xd
-      (12 loads and stores per 6 multiply-adds instead of 24 one row and one tap at a time).
+    Why one pass: the separate kernels stream dy twice (once for dx, once for dk) and x once.
+    Here each thread takes the rows of dx in pairs r, r+1 and copies the four rows of dy that
+    they read, and the four rows of x that dy rows r, r+1 meet, into rings of zero-padded rows
+    (as in _depthwise_rows_kernel; slot = row % 4, and a fifth slot of zeros stands for the
+    rows above and below the image). Then, with those eight rows in cache (t = dy_pad_top;
+    kf = k_flipped; every y and x below shifted by j*dw pixels for column tap j)::
+
+        position s   dy ring: dy row r - t + s      x ring: x row r - pad_top + s
+            0            ya                             xa
+            1            yb                             xb
+            2            yc                             xc
+            3            yd                             xd
+
+        dx[r]    = sum_j  ya*kf[0, j] + yb*kf[1, j] + yc*kf[2, j]    each kernel value loaded
+        dx[r+1]  = sum_j  yb*kf[0, j] + yc*kf[1, j] + yd*kf[2, j]    serves both rows
+        dk[0, j] += dy0*xa + dy1*xb       dy0 = dy row r   (position t),
+        dk[1, j] += dy0*xb + dy1*xc       dy1 = dy row r+1 (position t + 1)
+        dk[2, j] += dy0*xc + dy1*xd       dbias += dy0 + dy1
+
+    dx is the "full" correlation of dy with the flipped kernel: dy padded by t = kh - 1 - pad_top
+    rows above (kh = 3) and (kw - 1)*dw - pad_left pixels on the left. The dk lines do 6
+    multiply-adds per 12 loads and stores, against 24 one row and one tap at a time.
+    The next pair, r+2 and r+3, reuses the rows at positions 2 and 3. A last row without a
+    partner (dx: odd H; dk and dbias: r + 1 = H_out) is done alone.
+
     The padding rows and pixels are zeros. For dx, 0*k = 0 (the kernel is finite). For dk,
-    a tap on the padding adds g*0, exact for a finite dy; the caller detects a non-finite
+    a tap on the padding adds dy*0, exact for a finite dy; the caller detects a non-finite
     dy from db_tiled (a non-finite dy value makes its partial bias sum non-finite) and then
     recomputes dk and dbias with _depthwise_kernel_grad_rows_kernel, which skips those taps.
-    A lone last row (odd H, or H_out = H - 1) takes one row at a time.
 
     act = 1 (relu) or 2 (selu), when x = act(z) is the output of the layer before (M = 1): each
     finished dx row, still in cache, becomes that layer's dz = dx * act'(x) (act' from x, as
     activations._backward_bias_kernel takes it from y), and dbx_tiled (T, W*Q), zeroed, gets
     its sums (that layer's dbias: summed over T and the pixels). act = 0: dx as it is.
 
-    Measured (one thread, CPU time, batch 32, float32, 3x3 'same', interleaved with the two
-    separate kernels; shared machine): the backward 1.94 -> 1.54 ms at 28x28x32, 1.02 ->
-    0.89 ms at 14x14x64, 0.45 -> 0.45 ms at 7x7x128. Two rows per pass alone: in cache, the
-    dk loop takes 51 instead of 87 ps per multiply-add, the dx loop 53 instead of 61. For the
-    forward, two rows per pass measured no faster end to end (and slower with an odd H_out),
-    so it keeps _depthwise_rows_kernel. Four rows of dy into one dk tap per loop measured
-    slower (60 ps) than the three taps of two rows here.
+    The forward keeps _depthwise_rows_kernel: two rows per pass did not pay there, and four dy
+    rows into one dk tap per loop lost to the three taps of two rows here (docs/performance.md).
     """
     n_chunks, _, kw, row_len = dk_tiled.shape  # row_len = W_out*Q
+    kh = 3  # the kernel rows this kernel is written for (k0, k1, k2 and d0, d1, d2 below)
     n_batch, height, width, channels = x.shape
     out_h, out_w = dy.shape[1], dy.shape[2]
     dx_len = width * channels
-    dx_top, dx_left = 2 - pad_top, (kw - 1) * dw - pad_left  # padding of dy for dx
+    # dy's padding for the full correlation that gives dx: the kernel's span less the forward's padding.
+    dy_pad_top, dy_pad_left = kh - 1 - pad_top, (kw - 1) * dw - pad_left
     dy_padded_len = (width + (kw - 1) * dw) * channels  # the padded dy pixels one dx row reads
-    dy_copied = min(row_len, dy_padded_len - dx_left * channels)  # values of dy copied per row
+    dy_copied = min(row_len, dy_padded_len - dy_pad_left * channels)  # values of dy copied per row
     x_padded_len = (out_w + (kw - 1) * dw) * channels  # the padded x pixels one dy row meets
     x_copied = min(dx_len, x_padded_len - pad_left * channels)  # values of x copied per row
+    pair_rows = kh + 1  # the rows of dy (and of x) that a pair of rows meets: 4
+    zero_slot = pair_rows  # the ring slot that stays zero: rows above and below the image
     pairs = (height + 1) // 2  # pairs of dx rows per image
     n_pairs = n_batch * pairs
     for chunk in prange(n_chunks):
         # Slots 0-3: the last four rows this thread used, zero-padded (held[s] = n*rows + row of
-        # the row in slot s); slot 4 stays zero: the rows above and below the image.
-        dy_ring = np.zeros((5, dy_padded_len), dtype=dx.dtype)  # (5, (W + (kw-1)*dw)*Q)
-        x_ring = np.zeros((5, x_padded_len), dtype=dx.dtype)  # (5, (W_out + (kw-1)*dw)*Q)
-        dy_held = np.full(4, -1, dtype=np.int64)  # (4,)
-        x_held = np.full(4, -1, dtype=np.int64)  # (4,)
-        dy_slots = np.empty(4, dtype=np.int64)  # ring slot of each of the four dy rows
-        x_slots = np.empty(4, dtype=np.int64)  # ring slot of each of the four x rows
+        # the row in slot s); slot 4 (zero_slot) stays zero.
+        dy_ring = np.zeros((pair_rows + 1, dy_padded_len), dtype=dx.dtype)  # (5, (W + (kw-1)*dw)*Q)
+        x_ring = np.zeros((pair_rows + 1, x_padded_len), dtype=dx.dtype)  # (5, (W_out + (kw-1)*dw)*Q)
+        dy_held = np.full(pair_rows, -1, dtype=np.int64)  # (4,)
+        x_held = np.full(pair_rows, -1, dtype=np.int64)  # (4,)
+        dy_slots = np.empty(pair_rows, dtype=np.int64)  # ring slot of the dy row at each position s
+        x_slots = np.empty(pair_rows, dtype=np.int64)  # ring slot of the x row at each position s
         db = db_tiled[chunk]  # (W_out*Q,)
         dbx = dbx_tiled[chunk]  # (W*Q,) with act != 0
         for pair in range(chunk * n_pairs // n_chunks, (chunk + 1) * n_pairs // n_chunks):
             n = pair // pairs
             r = (pair % pairs) * 2
-            for s in range(4):
-                oy = r - dx_top + s  # dy row s of this pair
+            for s in range(pair_rows):
+                oy = r - dy_pad_top + s  # dy row at position s of this pair
                 if oy < 0 or oy >= out_h:
-                    dy_slots[s] = 4
+                    dy_slots[s] = zero_slot
                 else:
-                    dy_slots[s] = oy % 4
-                    if dy_held[oy % 4] != n * out_h + oy:  # not there yet: copy it in after dx_left zero pixels
+                    dy_slots[s] = oy % pair_rows
+                    if dy_held[oy % pair_rows] != n * out_h + oy:  # not there yet: copy it in, after the padding
                         source = dy[n, oy].reshape(row_len)[:dy_copied]  # (W_out*Q,)
-                        target = dy_ring[oy % 4, dx_left * channels : dx_left * channels + dy_copied]
+                        target = dy_ring[oy % pair_rows, dy_pad_left * channels : dy_pad_left * channels + dy_copied]
                         for t in range(dy_copied):
                             target[t] = source[t]
-                        dy_held[oy % 4] = n * out_h + oy
-                iy = r - pad_top + s  # x row s of this pair
+                        dy_held[oy % pair_rows] = n * out_h + oy
+                iy = r - pad_top + s  # x row at position s of this pair
                 if iy < 0 or iy >= height:
-                    x_slots[s] = 4
+                    x_slots[s] = zero_slot
                 else:
-                    x_slots[s] = iy % 4
-                    if x_held[iy % 4] != n * height + iy:  # likewise after pad_left zero pixels
+                    x_slots[s] = iy % pair_rows
+                    if x_held[iy % pair_rows] != n * height + iy:  # likewise after pad_left zero pixels
                         source = x[n, iy].reshape(dx_len)[:x_copied]  # (W*Q,)
-                        target = x_ring[iy % 4, pad_left * channels : pad_left * channels + x_copied]
+                        target = x_ring[iy % pair_rows, pad_left * channels : pad_left * channels + x_copied]
                         for t in range(x_copied):
                             target[t] = source[t]
-                        x_held[iy % 4] = n * height + iy
+                        x_held[iy % pair_rows] = n * height + iy
             # dx rows r and r+1 (only r if it is the last).
             dx0 = dx[n, r].reshape(dx_len)  # (W*Q,)
             if r + 1 == height:
@@ -215,21 +224,21 @@ def _depthwise_backward_rows3_kernel(dx, dk_tiled, db_tiled, dy, x, k_flipped, p
                         dx1[t] += yb[t] * k0[t] + yc[t] * k1[t] + yd[t] * k2[t]
             if act != 0:  # dx rows r, r+1 -> dz of the layer before, and its bias sums
                 for below in range(2 if r + 1 < height else 1):
-                    d, xr = (dx0, x[n, r].reshape(dx_len)) if below == 0 else (dx1, x[n, r + 1].reshape(dx_len))
+                    dx_row, x_row = (dx0, x[n, r].reshape(dx_len)) if below == 0 else (dx1, x[n, r + 1].reshape(dx_len))
                     for t in range(dx_len):
                         if act == 2:
-                            g = d[t] * (xr[t] + scale_alpha if xr[t] < zero else scale)
+                            grad = dx_row[t] * (x_row[t] + scale_alpha if x_row[t] < zero else scale)
                         else:
-                            g = d[t] if xr[t] > zero else zero
-                        d[t] = g
-                        dbx[t] += g
+                            grad = dx_row[t] if x_row[t] > zero else zero
+                        dx_row[t] = grad
+                        dbx[t] += grad
             # dk and dbias from dy rows r and r+1 (dy has H_out rows, H_out <= H).
             if r >= out_h:
                 continue
             lone = r + 1 == out_h
-            start = dx_left * channels
-            g0 = dy_ring[dy_slots[dx_top], start : start + row_len]  # (W_out*Q,) dy row r
-            g1 = g0 if lone else dy_ring[dy_slots[dx_top + 1], start : start + row_len]  # dy row r+1
+            start = dy_pad_left * channels
+            dy0 = dy_ring[dy_slots[dy_pad_top], start : start + row_len]  # (W_out*Q,) dy row r
+            dy1 = dy0 if lone else dy_ring[dy_slots[dy_pad_top + 1], start : start + row_len]  # dy row r+1
             for j in range(kw):
                 s = j * dw * channels  # tap j of pixel ox meets padded x pixel ox + j*dw
                 xa, xb = x_ring[x_slots[0], s : s + row_len], x_ring[x_slots[1], s : s + row_len]
@@ -237,13 +246,13 @@ def _depthwise_backward_rows3_kernel(dx, dk_tiled, db_tiled, dy, x, k_flipped, p
                 d0, d1, d2 = dk_tiled[chunk, 0, j], dk_tiled[chunk, 1, j], dk_tiled[chunk, 2, j]
                 if lone:
                     for t in range(row_len):
-                        d0[t] += g0[t] * xa[t]
-                        d1[t] += g0[t] * xb[t]
-                        d2[t] += g0[t] * xc[t]
+                        d0[t] += dy0[t] * xa[t]
+                        d1[t] += dy0[t] * xb[t]
+                        d2[t] += dy0[t] * xc[t]
                 else:
                     for t in range(row_len):
-                        d0[t] += g0[t] * xa[t] + g1[t] * xb[t]
-                        d1[t] += g0[t] * xb[t] + g1[t] * xc[t]
-                        d2[t] += g0[t] * xc[t] + g1[t] * xd[t]
+                        d0[t] += dy0[t] * xa[t] + dy1[t] * xb[t]
+                        d1[t] += dy0[t] * xb[t] + dy1[t] * xc[t]
+                        d2[t] += dy0[t] * xc[t] + dy1[t] * xd[t]
             for t in range(row_len):
-                db[t] += g0[t] if lone else g0[t] + g1[t]
+                db[t] += dy0[t] if lone else dy0[t] + dy1[t]

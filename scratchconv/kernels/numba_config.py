@@ -22,12 +22,13 @@ import os
 
 # Numba's OpenMP threads sleep between parallel regions instead of spinning. A training step
 # alternates Numba kernels with BLAS calls; spinning OpenMP threads then steal the cores that
-# BLAS needs (measured on a loaded 2-core machine: a kernel's median call went from 20 ms to 2 ms).
+# BLAS needs (see docs/performance.md).
 # Only a default: set OMP_WAIT_POLICY yourself to override. It is read at the first parallel call.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba  # noqa: E402
-from numba import prange  # noqa: E402,F401  (re-exported for the kernel modules)
+
+prange = numba.prange  # re-exported for the kernel modules; plain Python runs it as range
 
 OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
@@ -37,7 +38,7 @@ serial_kernel = numba.njit(parallel=False, **OPTIONS)
 # The one fast-math flag some kernels allow: 'contract', which lets LLVM fuse a * b + c into one
 # FMA instruction (rounded once instead of twice). Nothing else changes: NaN and Inf propagate
 # as before, and no sum is reordered. A polynomial then takes half the instructions (activations'
-# float32 SELU: 0.57 -> 0.46 ms at 28x28x32, batch 32); kernels that mostly move data gained
-# nothing from it (the depthwise ones measured no faster), so only the SELU kernels take it.
+# float32 SELU was faster with it); kernels that mostly move data gained nothing from it (the
+# depthwise ones were no faster), so only the SELU kernels take it.
 CONTRACT = dict(OPTIONS, fastmath={"contract"})
 contract_kernel = numba.njit(parallel=True, **CONTRACT)

@@ -90,8 +90,8 @@ def _pointwise_forward(x, kernel, bias):
 def _add_bias(y, bias):
     """y += bias, in place, for y (P, F) and bias (F,): prange over the pixels.
 
-    ``y += bias`` makes NumPy loop over P rows of only F values each (0.48 ms at P = 25088,
-    F = 32); NumPy on a bias tiled over blocks of rows took 0.27 ms, this 0.15 ms.
+    ``y += bias`` makes NumPy loop over P rows of only F values each; this loop (and NumPy on a
+    bias tiled over blocks of rows) was faster (docs/performance.md).
     """
     pixels, filters = y.shape
     for p in prange(pixels):
@@ -162,9 +162,8 @@ def _pointwise_backward(dy, x, kernel, with_bias):
 # dW = X^T dY sums over every pixel of the batch into a small matrix. For a small result, one
 # long product is slow in OpenBLAS (it splits the result, not the sum, between threads) and a
 # product per image is fast (small products run without packing or threads); the per-image
-# results are then added up. Measured (batch 32, median of 3x60, 2 threads): 28x28, 32 -> 32
-# channels: one product 1.37 ms, per image 0.73 ms; 14x14, 32 -> 64: 0.52 vs 0.37 ms; 14x14,
-# 64 -> 64: 0.65 vs 0.73 ms, so larger results keep the one product.
+# results are then added up. Larger results were faster as one product, hence the bounds
+# below (docs/performance.md).
 SPLIT_MAX_RESULT = 32 * 64  # C_in * F
 SPLIT_MAX_PRODUCT = 1 << 20  # multiply-adds of one image's product
 
@@ -190,7 +189,7 @@ def weight_gradient(pixels, grads, n_images):
 def bias_gradient(grads):
     """dbias = 1^T dY for grads dY (P, F): the column sums, as a BLAS matrix-vector product.
 
-    5x faster than grads.sum(axis=0) (NumPy adds P short rows one by one) and more accurate
+    Faster than grads.sum(axis=0) (NumPy adds P short rows one by one) and more accurate
     (BLAS keeps several partial sums). Shared with conv2d's im2col and tap-by-tap paths.
     """
     return np.matmul(np.ones(grads.shape[0], dtype=grads.dtype), grads)  # (F,)

@@ -33,6 +33,16 @@ def max_pool2d_kernel(y, winner, x, pool_h, pool_w, stride_h, stride_w, pad_top,
     place in its window, di * pool_w + dj.
 
     y, winner: (N, H_out, W_out, C);  x: (N, H, W, C);  lowest: the dtype's lowest finite value.
+
+    The winner index: the cells of a window are numbered row by row, and winner keeps the
+    number of the cell the maximum came from, one small int per output value. The backward
+    then sends dy straight to that cell, without searching the window or comparing values
+    again (2x2 window, one channel; a tie goes to the lower number)::
+
+        cell numbers     values       y    winner
+          0  1            3  7        7    1        (cell 2's 7 is not strictly larger)
+          2  3            7  1
+
     prange over the output rows r = n*H_out + i; the channel loops are branch-free (selects),
     so they vectorise.
     """
@@ -67,7 +77,8 @@ def max_pool2d_kernel(y, winner, x, pool_h, pool_w, stride_h, stride_w, pad_top,
 @kernel
 def max_pool2d_backward_kernel(dx, sums, dy, winner, y, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left,
                                overlap, act, scale, scale_alpha, zero):
-    """dx[n, row, col, c] (+)= dy[n, i, j, c] for the window cell (row, col) that won, 0 for the others.
+    """dx[n, row, col, c] (+)= dy[n, i, j, c] for the window cell (row, col) that won, 0 for the others:
+    cell (di, dj) of the window at (i, j) gets dy when di * pool_w + dj == winner[n, i, j, c].
 
     dx: (N, H, W, C);  dy, winner: (N, H_out, W_out, C);  zero: 0 in dx's dtype.
     Windows that do not overlap (stride >= pool) each write their own cells: prange over the
@@ -98,7 +109,7 @@ def max_pool2d_backward_kernel(dx, sums, dy, winner, y, pool_h, pool_w, stride_h
             row0 = i * stride_h - pad_top
             for j in range(out_w):
                 col0 = j * stride_w - pad_left
-                grad, win = dy[n, i, j], winner[n, i, j]  # (C,) views
+                dy_pixel, win = dy[n, i, j], winner[n, i, j]  # (C,) views
                 for di in range(pool_h):
                     row = row0 + di
                     if row < 0 or row >= h:
@@ -110,20 +121,20 @@ def max_pool2d_backward_kernel(dx, sums, dy, winner, y, pool_h, pool_w, stride_h
                         cell, target = di * pool_w + dj, dx[n, row, col]
                         if overlap:
                             for c in range(channels):
-                                target[c] += grad[c] if win[c] == cell else zero
+                                target[c] += dy_pixel[c] if win[c] == cell else zero
                         elif act == 0:
                             for c in range(channels):
-                                target[c] = grad[c] if win[c] == cell else zero
-                        else:
+                                target[c] = dy_pixel[c] if win[c] == cell else zero
+                        else:  # dx of this cell, then through act' of the layer before: its dz
                             out = y[n, row, col]
                             for c in range(channels):
-                                g = grad[c] if win[c] == cell else zero
+                                grad = dy_pixel[c] if win[c] == cell else zero
                                 if act == 2:
-                                    g = g * (out[c] + scale_alpha if out[c] < zero else scale)
+                                    grad = grad * (out[c] + scale_alpha if out[c] < zero else scale)
                                 else:
-                                    g = g if out[c] > zero else zero
-                                target[c] = g
-                                total[c] += g
+                                    grad = grad if out[c] > zero else zero
+                                target[c] = grad
+                                total[c] += grad
 
 
 def max_pool2d(x, pool_size=2, strides=None, padding="valid"):

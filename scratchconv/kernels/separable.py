@@ -16,8 +16,7 @@ The backward needs z. By default it recomputes it from x (one depthwise forward,
 cheapest step); a caller that keeps it, as a framework keeps a layer's intermediate results
 for the backward pass, gets it from ``separable_conv2d(..., return_depthwise_output=True)``
 and passes it back as ``separable_conv2d_backward(..., depthwise_output=z)`` (the layer
-``scratchconv.layers.SeparableConv2D`` does; at 14x14x64 -> 64, batch 32, this saves about
-0.4 ms of a 2.4 ms backward).
+``scratchconv.layers.SeparableConv2D`` does).
 """
 
 from .arguments import check_array, check_bias, check_grad

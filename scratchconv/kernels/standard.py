@@ -1,21 +1,33 @@
 """Standard (grouped) 2-D convolution, forward and backward: loop by loop, then fast.
 
+Start from the loop twins in this file, ``conv2d_naive`` and ``conv2d_backward_naive``: their
+docstrings give the formulas and their loops follow them one multiply-add at a time.
+
 Shapes (NHWC, Keras layouts): x (N, H, W, C_in), kernel (kh, kw, C_in // groups, F),
 bias (F,) or None, y (N, H_out, W_out, F). With Cg = C_in // groups and Fg = F // groups,
-output channel f belongs to group g = f // Fg and reads only the input channels
-g*Cg .. g*Cg + Cg - 1; groups=1 is the ordinary convolution. The formulas are in the
-docstrings of ``conv2d_naive`` and ``conv2d_backward_naive``: start reading there.
+output channel f belongs to group grp = f // Fg and reads only the input channels
+grp*Cg .. grp*Cg + Cg - 1; groups=1 is the ordinary convolution. ``g`` is always the window
+Geometry (``arguments.conv_geometry``: sizes, strides, dilation, padding), never a gradient.
 
-The fast ``conv2d``/``conv2d_backward`` check the arguments once (``_prepare``), then hand
-the work to one of these algorithms, each in its own module:
+Which fast algorithm a call reaches, and why. The fast ``conv2d``/``conv2d_backward`` check the
+arguments once (``_prepare``); ``_conv2d_forward`` and ``_conv2d_backward`` then choose, in
+this order:
 
-    standard_rows.py    the row method: unfold the kernel rows, one BLAS product, shift-add the
-                        columns (most layers)
-    standard_im2col.py  a full im2col and one BLAS product: few input channels for the filters
-                        (a network's first layer, 1 channel in and 32 out) or column strides
-                        (``use_im2col`` decides)
-    standard_taps.py    tap by tap, exact, for kernels holding Inf or NaN (padding zeros are
-                        never multiplied by them, as in TensorFlow's float32 kernels)
+    kernel holding Inf/NaN -> standard_taps.py: tap by tap over the pixels inside x, so the
+        padding zeros are never multiplied by Inf (0*Inf = NaN); TensorFlow's float32 kernels
+        skip the padding too. The fast methods below multiply padding zeros, exact only for
+        a finite kernel.
+    ``use_im2col`` (groups == 1 and few input channels for the filters, kh*kw*Cg < kw*Fg, like
+        a first layer with 1 channel in and 32 out; or column strides) -> standard_im2col.py:
+        every window unfolded as a row, one BLAS product with the kernel. There the row
+        method's product would be wider (kw*Fg values per pixel against kh*kw*Cg), or would
+        compute columns that no window starts at.
+    otherwise (most layers) -> standard_rows.py, the row method: unfold only the kernel rows,
+        one BLAS product per group, then shift and add the columns: an unfolded copy kh times
+        the input, not kh*kw times.
+
+Each backward is its forward's adjoint (the same matrices, run backwards), in the same module;
+a dkernel that came out non-finite (a 0*Inf from the padding) is redone by the taps.
 """
 
 from numbers import Integral
@@ -88,9 +100,9 @@ def conv2d_naive(x, kernel, bias=None, *, strides=1, padding="valid", dilation_r
 
     Returns
     -------
-    y : (N, H_out, W_out, F), dtype of x, where (g = f // Fg, Cg = C_in // groups)::
+    y : (N, H_out, W_out, F), dtype of x, where (grp = f // Fg, Cg = C_in // groups)::
 
-        y[n, oy, ox, f] = bias[f] + sum_{ky, kx, c} xp[n, oy*sh + ky*dh, ox*sw + kx*dw, g*Cg + c]
+        y[n, oy, ox, f] = bias[f] + sum_{ky, kx, c} xp[n, oy*sh + ky*dh, ox*sw + kx*dw, grp*Cg + c]
                                                     * kernel[ky, kx, c, f]
 
     xp is x zero-padded; here its zeros are multiplied like any pixel, so an Inf weight
@@ -106,14 +118,14 @@ def conv2d_naive(x, kernel, bias=None, *, strides=1, padding="valid", dilation_r
         for oy in range(g.out_h):
             for ox in range(g.out_w):
                 for f in range(filters):
-                    group = f // fg  # f reads input channels group*cg .. group*cg + cg - 1
+                    grp = f // fg  # f's group: it reads input channels grp*cg .. grp*cg + cg - 1
                     total = x.dtype.type(0)
                     for ky in range(kh):
                         for kx in range(kw):
                             iy = oy * g.sh + ky * g.dh  # row in the padded input
                             ix = ox * g.sw + kx * g.dw  # column in the padded input
                             for c in range(cg):
-                                total += xp[n, iy, ix, group * cg + c] * kernel[ky, kx, c, f]
+                                total += xp[n, iy, ix, grp * cg + c] * kernel[ky, kx, c, f]
                     if bias is not None:
                         total += bias[f]
                     y[n, oy, ox, f] = total
@@ -131,11 +143,8 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1,
 
 
 # The unfolded input a layer keeps for its backward (``_conv2d_forward``'s keep) takes up to this
-# much, so that the memory kept stays bounded with large batches. Measured, standard
-# Fashion-MNIST network, training step with / without keeping (in-model A/B, median per-block
-# ratio): batch 32 (rows of 9.6 MB at 28x28x32) 0.93-0.97; batch 64 and 128 (19 and 38 MB,
-# all kept) 1.01 and 1.00; batch 256 (77 MB) 1.04 kept without a bound, with this one 0.95-1.05
-# over three runs: no gain to show above about 16 MB.
+# much, so that the memory kept stays bounded with large batches: keeping more showed no gain
+# (see docs/performance.md).
 KEEP_MAX_BYTES = 16 << 20
 
 
@@ -178,10 +187,10 @@ def conv2d_backward_naive(dy, x, kernel, bias=None, *, strides=1, padding="valid
     dkernel : (kh, kw, C_in // groups, F)
     dbias : (F,), or None when bias is None
 
-    For every term of the forward sum (g = f // Fg)::
+    For every term of the forward sum (grp = f // Fg)::
 
-        dxp[n, iy, ix, g*Cg + c] += dy[n, oy, ox, f] * kernel[ky, kx, c, f]
-        dkernel[ky, kx, c, f]    += dy[n, oy, ox, f] * xp[n, iy, ix, g*Cg + c]
+        dxp[n, iy, ix, grp*Cg + c] += dy[n, oy, ox, f] * kernel[ky, kx, c, f]
+        dkernel[ky, kx, c, f]      += dy[n, oy, ox, f] * xp[n, iy, ix, grp*Cg + c]
 
     with iy = oy*sh + ky*dh, ix = ox*sw + kx*dw; dx is dxp without its padding
     and dbias[f] = sum_{n, oy, ox} dy[n, oy, ox, f].
@@ -196,15 +205,15 @@ def conv2d_backward_naive(dy, x, kernel, bias=None, *, strides=1, padding="valid
         for oy in range(g.out_h):
             for ox in range(g.out_w):
                 for f in range(filters):
-                    group = f // fg
+                    grp = f // fg
                     grad = dy[n, oy, ox, f]
                     for ky in range(kh):
                         for kx in range(kw):
                             iy = oy * g.sh + ky * g.dh
                             ix = ox * g.sw + kx * g.dw
                             for c in range(cg):
-                                dxp[n, iy, ix, group * cg + c] += grad * kernel[ky, kx, c, f]
-                                dkernel[ky, kx, c, f] += grad * xp[n, iy, ix, group * cg + c]
+                                dxp[n, iy, ix, grp * cg + c] += grad * kernel[ky, kx, c, f]
+                                dkernel[ky, kx, c, f] += grad * xp[n, iy, ix, grp * cg + c]
     dx = np.ascontiguousarray(crop_padding(dxp, g))  # (N, H, W, C_in)
     dbias = None if bias is None else dy.sum(axis=(0, 1, 2))  # (F,)
     return dx, dkernel, dbias

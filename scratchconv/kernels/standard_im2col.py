@@ -4,17 +4,32 @@
 at every input column. When a layer has few input channels for its filters (kh*kw*Cg <
 kw*Fg, like a network's first layer: 1 channel in, 32 out), a full im2col matrix is the
 narrower one; with column strides, the row method would compute columns no window starts
-at. ``conv2d`` sends such layers here (groups == 1; ``use_im2col``)::
+at. ``conv2d`` sends such layers here (groups == 1; ``use_im2col``). Every window becomes one
+row of cols, its kh*kw pixels in (ky, kx) order, each C_in values (3x3, padding read as 0)::
+
+    window under output (oy, ox)     row (n*H_out + oy)*W_out + ox of cols
+        p1 p2 p3
+        p4 p5 p6            ->       [ p1 p2 p3 p4 p5 p6 p7 p8 p9 ]      (kh*kw*C_in values)
+        p7 p8 p9
 
     cols (M, kh*kw*C_in) @ K (kh*kw*C_in, F) = y (M, F),    M = N*H_out*W_out
-    backward: dK = cols^T @ dy,  dcols = dy @ K^T, folded back onto dx
+    backward: dK = cols^T @ dy,  dcols = dy @ K^T, each value added back onto the pixel it
+    was copied from (_fold, the adjoint of the unfold)
 
 With one input channel the windows are stored transposed, cols^T (kh*kw, M): one row per
-kernel tap, each output row's stretch of it a contiguous run of one input row (vector copies,
-where cols has 9 scattered values per window), and BLAS then reads cols^T untransposed for dK.
-Measured at 28x28x1 -> 32, 3x3 'same', batch 32 (2 threads, median of 3x40): forward 0.94 ->
-0.50 ms, backward without dx 1.24 -> 0.80 ms. With 3 channels the transposed layout was slower
-(forward 1.23 -> 1.42 ms), so only C_in = 1 takes it.
+kernel tap, one column per output pixel. For output row oy, tap (ky, kx)'s stretch is input
+row oy*sh + ky*dh - pad_top read from column kx*dw - pad_left on, every sw-th pixel: at stride
+1 a contiguous run, copied with vector moves where a row of cols gathers 9 scattered values
+(W = 5, 3x3 'same', stride 1)::
+
+                               ox:   0   1   2   3   4
+    cols^T row of tap (ky, 0):       0  x0  x1  x2  x3      x = input row oy - 1 + ky
+    cols^T row of tap (ky, 1):      x0  x1  x2  x3  x4
+    cols^T row of tap (ky, 2):      x1  x2  x3  x4   0
+
+BLAS reads cols^T untransposed for dK = cols^T @ dy, and the backward's dcols^T = K @ dy^T
+goes back through _fold_t. With 3 channels the transposed layout was slower, so only C_in = 1
+takes it (docs/performance.md).
 
 Padding zeros are multiplied here; ``standard.py`` sends non-finite kernels elsewhere first.
 """
@@ -28,7 +43,7 @@ from .pointwise import _add_bias, weight_gradient
 
 @numba_kernel
 def _unfold(cols, x, kh, kw, sh, sw, dh, dw, pad_top, pad_left, out_h, out_w):
-    """Full im2col, for few input channels (see ``_use_im2col``): every window as one row.
+    """Full im2col, for few input channels (see ``use_im2col``): every window as one row.
 
     cols (N*H_out*W_out, kh*kw*C_in) from the unpadded x (N, H, W, C_in)::
 
@@ -92,8 +107,8 @@ def _unfold_t(cols_t, x, kh, kw, sh, sw, dh, dw, pad_top, pad_left, out_h, out_w
 
     prange over the images; per tap, image n's stretch of the tap's row, one output row at a
     time: the output columns ox in [lo, hi) read inside x (ox*sw + kx*dw - pad_left in [0, W)),
-    the ones outside, and whole rows outside x, get 0. (A prange over the output rows, each
-    visiting the nine taps, took 0.29 instead of 0.17 ms at 28x28x1, 3x3 'same', batch 32.)
+    the ones outside, and whole rows outside x, get 0. (This loop order was faster than a
+    prange over the output rows, each visiting every tap: docs/performance.md.)
     """
     n_images, h, w, c_in = x.shape
     per_image = out_h * out_w  # columns of cols_t per image
@@ -148,18 +163,13 @@ def use_im2col(kernel, groups, g):
 
     - Few input channels for the filters, kh*kw*Cg < kw*Fg, like a network's first layer (1
       channel in, 32 out: cols 9 values wide, the row method's z 96 wide and its product only 3
-      deep). Measured on the Fashion-MNIST first layer (batch 32, 28x28x1 -> 32, 3x3 'same',
-      median of 30, 2 threads): forward 1.88 -> 1.3-1.5 ms, backward 4.3 -> 2.8 ms (1.7 ms
-      without dx), and then, with the transposed cols^T for one channel (module docstring),
-      forward 0.50 ms, backward without dx 0.80 ms.
+      deep).
     - Column strides: the row method computes z for every column of x that a window touches,
       W_z = ``g.touched_w`` (W for stride 1), about sw times the W_out that im2col computes;
-      above W_z > WASTE * W_out im2col is faster though its product has only F columns.
-      Measured (batch 32, 3x3 'same', 2 threads, median of 5x12, im2col / rows): 28x28 32 ->
-      64 stride 2 forward 0.60, backward 0.50; 14x14 64 -> 128 stride 2: 0.48, 0.52; 28x28
-      32 -> 32 strides (1, 2): 0.61, 0.70. At stride 1 the row method is as fast or faster:
-      7x7 64 -> 128 forward 1.00, backward 0.96 (im2col / rows), 128 -> 128 1.07, 1.06;
-      14x14 64 -> 64 1.39, 1.20; 28x28 32 -> 32 1.39, 1.17.
+      above W_z > WASTE * W_out im2col is faster though its product has only F columns. At
+      stride 1 the row method was as fast or faster.
+
+    g is the window Geometry. The timings behind both rules are in docs/performance.md.
     """
     kh, kw, cg, filters = kernel.shape
     return groups == 1 and (kh * kw * cg < kw * filters or g.touched_w > WASTE * g.out_w)

@@ -1,21 +1,29 @@
 """conv2d's row method: unfold the rows, one BLAS product per group, shift the columns.
 
-The kernel rows are unfolded as in im2col: ``rows`` holds, for every output row oy and every
-input column j, the kh input pixels of that column stacked (kh*Cg values; rows of padding are
-zeros). One BLAS product with the kernel as a (kh*Cg, kw*Fg) matrix gives ``z``, what column j
-contributes to each of the kw window positions; a shifted sum over kx then gives y, skipping
-the taps that fall on padding columns. That is im2col along the rows and kn2row along the
-columns (compare MEC, Cho & Brand 2017)::
+im2col along the rows and kn2row along the columns (compare MEC, Cho & Brand 2017). Three
+steps, drawn for a 3x3 'same' kernel at stride 1, one image and one group; an entry of x or
+rows is Cg values, one of z or y Fg values, and W is the kernel as a (kh*Cg, kw*Fg) matrix,
+W[ky*Cg + c, kx*Fg + f] = kernel[ky, kx, c, f]::
 
-    x (one image, one group)        rows (H_out*W_z, kh*Cg)          z (H_out*W_z, kw*Fg)
-    column j of rows oy-1..oy+1 ->  [x[oy-1, j] x[oy, j] x[oy+1, j]]  @ W  ->  [z_kx=0 | z_kx=1 | z_kx=2]
+    1. unfold (_unfold_rows): for output row oy and input column j, the kh input pixels of
+       column j that the window rows cover, stacked (rows of padding are zeros):
+           rows[oy, j] = [ x[oy-1, j] | x[oy, j] | x[oy+1, j] ]               (kh*Cg values)
+    2. product (BLAS, one per group): z = rows @ W, kw blocks per column j:
+           z[oy, j]    = [ z_0 | z_1 | z_2 ]     z_kx: column j's share of a window whose
+                                                 tap column kx lies on column j
+    3. shift and add (_shift_add): output ox takes block kx from column j = ox + kx - 1:
+           y[oy, ox]   = z[oy, ox-1]_0 + z[oy, ox]_1 + z[oy, ox+1]_2 + bias  (j outside x: skipped)
 
-    y[oy, ox] = z[oy, ox-1][kx=0] + z[oy, ox][kx=1] + z[oy, ox+1][kx=2]      (3x3 'same', stride 1)
+The unfolded copy is kh times the input (im2col's is kh*kw times). z is computed for each
+input column some window touches (W_z of them, W at stride 1), so column strides cost about sw
+times the useful work: ``standard_im2col.use_im2col`` sends those to the full im2col.
 
-z is computed for each input column some window touches (W_z of them, W at stride 1), so
-column strides cost about sw times the useful work: ``standard_im2col.use_im2col`` sends those
-to the full im2col. The backward pass runs the same matrices backwards. Measurements behind
-the chunk sizes are in docs/performance.md.
+The backward runs the same steps transposed, in reverse order (each step's adjoint)::
+
+    3'. spread (_spread_dy): dz[oy, j]_kx = dy[oy, ox] for the ox with j = ox + kx - 1, else 0
+    2'. products:            dW += rows^T @ dz  (-> dkernel);   drows = dz @ W^T
+    1'. fold (_fold_rows):   dx[i, j] = sum over (oy, ky) with i = oy + ky - 1 of block ky of
+                             drows[oy, j]                        (a gather: no races)
 """
 
 import numba
@@ -96,13 +104,10 @@ def _row_weights(kernel, groups):
 
 
 # The fast functions take a chunk of images at a time, so that rows and z (about
-# CHUNK_BYTES each) stay in the core's L2 cache from the unfold through the BLAS product
+# CHUNK_BYTES each) stay in the cores' L2 caches from the unfold through the BLAS product
 # to the shift-add; each product keeps >= CHUNK_MIN_ROWS rows so that BLAS still gets tall
-# matrices. Measured (one thread, CPU time, batch 32, 3x3 'same', min of 15), whole batch
-# -> chunks: forward 28x28 32->32 8.1 -> 5.8 ms, 14x14 64->64 6.1 -> 5.3 ms; backward
-# 16.4 -> 12.4 and 11.6 -> 10.7 ms; 7x7 128->128 is one chunk either way. With two threads
-# (both cores' L2), median of 3x20, 1 MiB -> 4 MiB chunks: forward 6.0 -> 5.6 and 4.7 -> 4.4 ms,
-# backward 13.3 -> 12.2 and 9.4 -> 9.2 ms (16 MiB: 28x28 slower again, 9.2 / 14.6 ms).
+# matrices. Chunks were faster than the whole batch at once, and 4 MiB than 1 or 16 MiB
+# (docs/performance.md).
 CHUNK_BYTES = 1 << 22
 CHUNK_MIN_ROWS = 2048
 
@@ -167,9 +172,11 @@ def _fold_rows(dx, drows, row_taps, out_h, w_z, groups, act, scale, scale_alpha,
 
         dx[n, i, j, grp*Cg + c] = sum_{ky: oy = row_taps[i, ky] >= 0} drows[(n*H_out + oy)*W_z + j, grp, ky*Cg + c]
 
-    prange over T runs of rows q = n*H + i (T = dbx_tiled.shape[0]): each row of dx (N, H, W,
-    C_in) is written by one iteration and nothing else (no races, no zero-filled padded buffer,
-    no crop).
+    The unfold copied input row i into up to kh rows (output row oy, block ky); the fold adds
+    those copies' gradients back (3x3, stride 1: row i was block 2 of output row i-1, block 1
+    of row i, block 0 of row i+1). It is a gather, not a scatter: prange over T runs of rows
+    q = n*H + i (T = dbx_tiled.shape[0]), each row of dx (N, H, W, C_in) written by one
+    iteration and nothing else (no races, no zero-filled padded buffer, no crop).
 
     act = 1 (relu) or 2 (selu), when x = act(z + b) is the output of the layer before: each
     finished dx row, still in cache, becomes that layer's dz = dx * act'(x) (act' from x, as
@@ -199,14 +206,14 @@ def _fold_rows(dx, drows, row_taps, out_h, w_z, groups, act, scale, scale_alpha,
                             for c in range(cg):
                                 dx[n, i, j, grp * cg + c] += drows[row, grp, ky * cg + c]
             if act != 0:  # the finished row -> dz of the layer before, and its bias sums
-                d, xr = dx[n, i].reshape(w * c_in), x[n, i].reshape(w * c_in)
+                dx_row, x_row = dx[n, i].reshape(w * c_in), x[n, i].reshape(w * c_in)
                 for t in range(w * c_in):
                     if act == 2:
-                        g = d[t] * (xr[t] + scale_alpha if xr[t] < zero else scale)
+                        grad = dx_row[t] * (x_row[t] + scale_alpha if x_row[t] < zero else scale)
                     else:
-                        g = d[t] if xr[t] > zero else zero
-                    d[t] = g
-                    dbx[t] += g
+                        grad = dx_row[t] if x_row[t] > zero else zero
+                    dx_row[t] = grad
+                    dbx[t] += grad
 
 
 def _taps(size, k, stride, dilation, pad_before, out_size):
