@@ -10,5 +10,6 @@ written atomically), ``logs/`` (TensorBoard), ``history.csv``, the learning-curv
 
 Modules: ``runtime`` (quiet TensorFlow import, versions, devices, seed, precision, strategy),
 ``outputs`` (checkpoint, history, curves, metrics), ``fashion_mnist``, ``monkeys``.
-From scratchconv it uses only ``scratchconv.data`` (pure NumPy).
+From scratchconv it uses only ``scratchconv.data`` (pure NumPy), ``scratchconv._atomic`` (atomic
+writes) and ``scratchconv._tensorflow`` (TensorFlow imported without its start-up noise).
 """

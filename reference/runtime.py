@@ -1,64 +1,23 @@
 """TensorFlow start-up for the reference trainings: quiet import, versions, device, seed, precision.
 
-Importing this module imports TensorFlow and Keras (``from reference.runtime import tf, keras``).
-``TF_CPP_MIN_LOG_LEVEL`` is set to 2 first (unless already set), which hides TensorFlow's C++ INFO
-and WARNING lines. A few lines are printed before TensorFlow's logger starts and ignore that
-setting ("All log messages before absl::InitializeLog() ...", the oneDNN notice, "Could not find
-cuda drivers", the CPU-instructions notice, cuInit on a machine without a GPU); those, and only
-those, are filtered out of stderr while TensorFlow is imported and while it looks for GPUs.
-Everything else TensorFlow prints still reaches stderr.
+Importing this module imports TensorFlow and Keras (``from reference.runtime import tf, keras``)
+through ``scratchconv._tensorflow``: TensorFlow's start-up noise (the absl banner, the oneDNN
+notice, "Could not find cuda drivers", cuInit on a machine without a GPU, ...) is filtered out of
+stderr while TensorFlow is imported and lists its devices; everything else it prints, and every
+real warning or error, still reaches stderr. That module's docstring has what prints what, measured.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
-import re
-import sys
-import tempfile
 from dataclasses import dataclass
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from scratchconv._tensorflow import import_keras, import_tensorflow
 
-_STARTUP_NOISE = re.compile(
-    r"All log messages before absl::InitializeLog\(\) is called"
-    r"|oneDNN custom operations are on"
-    r"|Could not find cuda drivers on your machine"
-    r"|This TensorFlow binary is optimized to use available CPU instructions"
-    r"|rebuild TensorFlow with the appropriate compiler flags"
-    r"|failed call to cuInit"
-    r"|Unable to register cu(DNN|FFT|BLAS) factory"
-    r"|computation_placer\.cc.*already registered"
-    r"|TF-TRT Warning: Could not find TensorRT"
-)
-
-
-@contextlib.contextmanager
-def filtered_stderr():
-    """Send file descriptor 2 to a temporary file; afterwards replay it minus the start-up noise."""
-    sys.stderr.flush()
-    saved_fd = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved_fd, 2)
-            os.close(saved_fd)
-            captured.seek(0)
-            lines = captured.read().decode("utf-8", "replace").splitlines(keepends=True)
-            kept = "".join(line for line in lines if not _STARTUP_NOISE.search(line))
-            if kept:
-                sys.stderr.write(kept)
-                sys.stderr.flush()
-
-
-with filtered_stderr():
-    import tensorflow as tf
-    import keras
+tf = import_tensorflow()
+keras = import_keras()
 
 import numpy as np  # noqa: E402
 
@@ -128,8 +87,7 @@ def start(args: argparse.Namespace) -> Runtime:
     """
     info = versions()
     print(" | ".join(f"{name} {version}" for name, version in info.items()))
-    with filtered_stderr():
-        gpus = tf.config.list_physical_devices("GPU")
+    gpus = tf.config.list_physical_devices("GPU")  # already listed (quietly) by import_tensorflow
     cpus = tf.config.list_physical_devices("CPU")
     for gpu in gpus:  # take GPU memory as needed rather than all of it up front
         tf.config.experimental.set_memory_growth(gpu, True)

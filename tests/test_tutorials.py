@@ -4,15 +4,18 @@ Each tutorial runs as its own process, exactly as a learner runs it
 (``python tutorials/NN_name.py`` from the repository root), with
 
 - ``SCRATCHCONV_QUICK=1``: small sizes where a tutorial trains or times;
-- ``SCRATCHCONV_FIGURES_DIR``: a temporary folder, so the committed figures are untouched;
+- ``SCRATCHCONV_FIGURES_DIR``: a temporary folder (without it a tutorial writes to
+  runs/tutorial_figures/; only tutorials/make_figures.py writes the committed ones);
 - ``SCRATCHCONV_REQUIRE_KERAS=1``: a tutorial's comparison with Keras fails instead of
   skipping when TensorFlow is missing (learners without TensorFlow get a note; the test
   suite must run the comparisons for real).
 
 Every claim in a tutorial is an ``assert`` against Keras, finite differences or a
-hand-computed case, so a tutorial that exits 0 has checked its own text.
+hand-computed case, so a tutorial that exits 0 has checked its own text. TensorFlow's start-up
+noise must not show in a tutorial's output (it comes through scratchconv._tensorflow).
 """
 
+import importlib.util
 import os
 import struct
 import subprocess
@@ -37,6 +40,7 @@ EXPECTED_FIGURES = {
 }
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TF_NOISE = ("oneDNN custom operations", "cudart_stub", "cuInit", "absl::InitializeLog", "cpu_feature_guard")
 
 
 def png_size(path):
@@ -60,7 +64,8 @@ def test_tutorial_is_a_percent_format_notebook(name):
     assert sum(line.startswith("# %% [markdown]") for line in lines) >= 3
     assert sum(line.rstrip() == "# %%" for line in lines) >= 3
     assert "import scratchconv" in text or "from reference." in text  # the project's own code, never a copy
-    assert 'os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")' in text
+    # TensorFlow only through _common.keras_or_none (scratchconv._tensorflow: no start-up noise)
+    assert "keras_or_none" in text and "import tensorflow" not in text and "import keras" not in text
 
 
 def fashion_mnist_dir(tmp_path_factory):
@@ -90,9 +95,9 @@ def test_tutorial_runs_headless_and_writes_its_figures(name, tmp_path, tmp_path_
         SCRATCHCONV_QUICK="1",
         SCRATCHCONV_FIGURES_DIR=str(tmp_path),
         SCRATCHCONV_REQUIRE_KERAS="1",
-        TF_CPP_MIN_LOG_LEVEL="2",
         MPLBACKEND="Agg",
     )
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a learner runs it: the tutorial must be quiet by itself
     if name.startswith("06_") and "SCRATCHCONV_FASHION_MNIST_DIR" not in os.environ:
         data_dir = fashion_mnist_dir(tmp_path_factory)
         if data_dir is not None:
@@ -110,6 +115,8 @@ def test_tutorial_runs_headless_and_writes_its_figures(name, tmp_path, tmp_path_
         f"\n--- stderr (tail) ---\n{proc.stderr[-4000:]}"
     )
     assert "comparison with Keras in this cell is skipped" not in proc.stdout
+    noise = [line for line in (proc.stdout + proc.stderr).splitlines() if any(n in line for n in TF_NOISE)]
+    assert noise == [], f"TensorFlow's start-up noise in {name}'s output: {noise}"
     written = sorted(p.name for p in tmp_path.glob("*.png"))
     assert written == sorted(EXPECTED_FIGURES[name])
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "a temporary file was left behind"
@@ -125,3 +132,27 @@ def test_committed_figures_match_the_tutorials():
     assert committed == expected
     for figure in committed:
         png_size(TUTORIALS / "figures" / figure)
+
+
+def test_figures_go_to_a_run_folder_by_default():
+    """Without SCRATCHCONV_FIGURES_DIR a tutorial writes to runs/tutorial_figures/ (git-ignored),
+    never to the committed tutorials/figures/."""
+    env = {k: v for k, v in os.environ.items() if k != "SCRATCHCONV_FIGURES_DIR"}
+    code = "import _common; print(_common.FIGURES)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=TUTORIALS, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert Path(proc.stdout.strip()) == ROOT / "runs" / "tutorial_figures"
+    assert "runs/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_make_figures_writes_the_committed_folder():
+    spec = importlib.util.spec_from_file_location("make_figures", TUTORIALS / "make_figures.py")
+    make_figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_figures)
+    assert make_figures.FIGURES == TUTORIALS / "figures"
+    assert [p.name for p in make_figures.select([])] == sorted(EXPECTED_FIGURES)
+    assert [p.name for p in make_figures.select(["4", "01_worked_example.py"])] == [
+        "04_backward_derived.py", "01_worked_example.py"]
+    with pytest.raises(SystemExit, match="no tutorial"):
+        make_figures.select(["99"])

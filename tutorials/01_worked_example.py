@@ -25,10 +25,6 @@
 # Run it with `python tutorials/01_worked_example.py`, or open it as a notebook.
 
 # %%
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TensorFlow's start-up logging
-
 import numpy as np
 
 import _common  # tutorials/_common.py: paths, figure saving, optional TensorFlow
@@ -57,9 +53,9 @@ kernel = rng.integers(-1, 2, size=(3, 3, 3, 4)).astype(np.float32)  # (3, 3, 3, 
 
 y_same = scratchconv.conv2d(x, kernel, padding="same")  # (1, 5, 5, 4)
 y_valid = scratchconv.conv2d(x, kernel, padding="valid")  # (1, 3, 3, 4)
-print("input            ", x.shape[1:])
-print("standard, 'same' ", y_same.shape[1:])
-print("standard, 'valid'", y_valid.shape[1:])
+print(f"input image x                       shape (H, W, C)         = {x.shape[1:]}")
+print(f"standard conv2d, padding='same':    output (H_out, W_out, F) = {y_same.shape[1:]}")
+print(f"standard conv2d, padding='valid':   output (H_out, W_out, F) = {y_valid.shape[1:]}")
 assert y_same.shape == (1, 5, 5, 4)  # the article: with same padding, the size of the input
 assert y_valid.shape == (1, 3, 3, 4)  # the article: without padding, 3x3
 
@@ -78,7 +74,8 @@ assert y_valid.shape == (1, 3, 3, 4)  # the article: without padding, 3x3
 # %%
 for f in range(4):
     by_hand = np.sum(x[0, 0:3, 0:3, :] * kernel[:, :, :, f])  # 27 products, summed
-    print(f"filter {f}: by hand {by_hand:+5.0f}   conv2d valid {y_valid[0, 0, 0, f]:+5.0f}   conv2d same {y_same[0, 1, 1, f]:+5.0f}")
+    print(f"filter {f}, first output value: by hand (27 products summed) {by_hand:+4.0f} | "
+          f"conv2d 'valid' y[0, 0] {y_valid[0, 0, 0, f]:+4.0f} | conv2d 'same' y[1, 1] {y_same[0, 1, 1, f]:+4.0f}")
     assert by_hand == y_valid[0, 0, 0, f] == y_same[0, 1, 1, f]
 assert np.array_equal(y_same[:, 1:-1, 1:-1, :], y_valid)  # the interior of 'same' is 'valid'
 
@@ -93,7 +90,7 @@ assert np.array_equal(y_same[:, 1:-1, 1:-1, :], y_valid)  # the interior of 'sam
 
 # %%
 n_std = params.conv2d_params(3, 3, 3, 4, use_bias=False)
-print("N_std =", n_std, "  (kernel.size =", kernel.size, ")")
+print(f"N_std, weights of the standard kernel (no bias) = 4 x 3 x 3 x 3 = {n_std}  (kernel.size = {kernel.size})")
 assert n_std == 4 * 3 * 3 * 3 == kernel.size == 108
 assert params.conv2d_params(3, 3, 3, 4) == 108 + 4  # with the biases
 
@@ -112,13 +109,13 @@ assert params.conv2d_params(3, 3, 3, 4) == 108 + 4  # with the biases
 # %%
 depthwise = rng.integers(-1, 2, size=(3, 3, 3, 1)).astype(np.float32)  # (3, 3, 3, 1)
 z = scratchconv.depthwise_conv2d(x, depthwise, padding="same")  # (1, 5, 5, 3)
-print("depthwise output", z.shape[1:])
+print(f"depthwise output z: shape (H, W, C) = {z.shape[1:]}  (one map per input channel)")
 assert z.shape == (1, 5, 5, 3)
 for c in range(3):
     alone = scratchconv.conv2d(x[..., c : c + 1], depthwise[:, :, c : c + 1, :], padding="same")  # (1, 5, 5, 1)
     assert np.array_equal(z[..., c], alone[..., 0])
 n_dw = params.depthwise_params(3, 3, 3, 1, use_bias=False)
-print("N_depthwise =", n_dw)
+print(f"N_depthwise, weights of the depthwise kernel = 3 x 3 x 3 = {n_dw}")
 assert n_dw == 3 * 3 * 3 == depthwise.size == 27
 
 # %% [markdown]
@@ -136,7 +133,7 @@ assert n_dw == 3 * 3 * 3 == depthwise.size == 27
 # %%
 pointwise = rng.integers(-1, 2, size=(1, 1, 3, 4)).astype(np.float32)  # (1, 1, 3, 4)
 y_sep = scratchconv.pointwise_conv2d(z, pointwise)  # (1, 5, 5, 4)
-print("pointwise output", y_sep.shape[1:])
+print(f"pointwise output y: shape (H, W, F) = {y_sep.shape[1:]}  (the standard convolution's shape)")
 assert y_sep.shape == y_same.shape == (1, 5, 5, 4)
 assert np.array_equal(y_sep, np.einsum("nhwc,cf->nhwf", z, pointwise[0, 0]))  # the formula above
 # separable_conv2d does both steps in one call:
@@ -146,7 +143,8 @@ assert y_sep_valid.shape == y_valid.shape == (1, 3, 3, 4)
 
 n_pw = params.pointwise_params(3, 4, use_bias=False)
 n_sep = params.separable_params(3, 3, 3, 4, 1, use_bias=False)
-print(f"N_pointwise = {n_pw};  N_separable = {n_dw} + {n_pw} = {n_sep}  vs  N_std = {n_std}")
+print(f"N_pointwise = 1 x 1 x 3 x 4 = {n_pw} weights;  N_separable = {n_dw} + {n_pw} = {n_sep} weights  "
+      f"vs  N_std = {n_std} weights")
 assert n_pw == 1 * 1 * 3 * 4 == pointwise.size == 12
 assert n_sep == n_dw + n_pw == 39
 
@@ -162,11 +160,12 @@ assert n_sep == n_dw + n_pw == 39
 
 # %%
 ratio = n_sep / n_std
-print(f"39 / 108 = {ratio:.4f};  1/F + 1/k^2 = {1 / 4 + 1 / 9:.4f}")
+print(f"N_separable / N_std = 39 / 108 = {ratio:.4f};  the formula 1/F + 1/k^2 with F=4, k=3 gives {1 / 4 + 1 / 9:.4f}")
+print("the same ratio for 3x3 layers with C_in input channels and F output maps:")
 assert np.isclose(ratio, 1 / 4 + 1 / 9)
 for c_in, f_out in [(32, 32), (64, 128), (128, 128)]:
     r = params.separable_params(3, 3, c_in, f_out, 1, use_bias=False) / params.conv2d_params(3, 3, c_in, f_out, use_bias=False)
-    print(f"  C={c_in:3d} F={f_out:3d}: ratio {r:.4f} = 1/F + 1/9 = {1 / f_out + 1 / 9:.4f}")
+    print(f"  C_in={c_in:3d} F={f_out:3d}: N_separable / N_std = {r:.4f};  1/F + 1/9 = {1 / f_out + 1 / 9:.4f}")
     assert np.isclose(r, 1 / f_out + 1 / 9)
 
 # %% [markdown]
@@ -187,7 +186,8 @@ assert np.array_equal(scratchconv.conv2d(x, k_sep, padding="same"), y_sep)
 for c in range(3):
     rank_sep = np.linalg.matrix_rank(k_sep[:, :, c, :].reshape(9, 4))
     rank_std = np.linalg.matrix_rank(kernel[:, :, c, :].reshape(9, 4))
-    print(f"channel {c}: rank of K_sep[:, :, c, :] = {rank_sep}, of the standard kernel = {rank_std}")
+    print(f"input channel {c}: rank of the 9x4 matrix K_sep[:, :, {c}, :] = {rank_sep} (separable), "
+          f"of kernel[:, :, {c}, :] = {rank_std} (the random standard kernel)")
     assert rank_sep == 1  # (a channel whose depthwise kernel or pointwise row were all zero would give 0)
 
 # %% [markdown]
@@ -209,9 +209,11 @@ if tk is not None:
         k_sepl.set_weights([depthwise, pointwise])
         d_std = max_abs_diff(k_std(x), ours_std)
         d_sep = max_abs_diff(k_sepl(x), ours_sep)
-        print(f"padding='{padding}': max |Keras - scratchconv|  standard {d_std:.1e}  separable {d_sep:.1e}")
+        print(f"padding='{padding}': max |Keras - scratchconv| over the outputs (float32): "
+              f"standard {d_std:.1e}, separable {d_sep:.1e}")
         assert d_std <= 1e-5 and d_sep <= 1e-5
-    print("Keras count_params():", k_std.count_params(), "vs", k_sepl.count_params())
+    print(f"Keras count_params() (no bias): Conv2D {k_std.count_params()} weights, "
+          f"SeparableConv2D {k_sepl.count_params()} weights")
     assert (k_std.count_params(), k_sepl.count_params()) == (108, 39)
 
 # %% [markdown]

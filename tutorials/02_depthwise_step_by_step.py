@@ -19,10 +19,6 @@
 # and PyTorch can disagree there.
 
 # %%
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TensorFlow's start-up logging
-
 import inspect
 
 import numpy as np
@@ -52,11 +48,14 @@ from scratchconv.kernels.arguments import conv_geometry
 # ## The loop version, line by line
 #
 # This is the real code (`scratchconv.naive.depthwise_conv2d`, defined in
-# `scratchconv/depthwise.py` as `depthwise_conv2d_naive`), printed from the package itself:
+# `scratchconv/kernels/depthwise.py` as `depthwise_conv2d_naive`), printed from the package itself:
 
 # %%
 source = inspect.getsource(naive.depthwise_conv2d)
+fn = naive.depthwise_conv2d
+print(f"--- source of scratchconv.naive.depthwise_conv2d (module {fn.__module__}, function {fn.__name__}) ---")
 print(source)
+print("--- end of source ---")
 # The walk-through below quotes these lines; if the code changes, this tutorial must change too.
 for quoted in ["check_depthwise_args(", "kh, kw, channels, multiplier = k.shape", "xp = pad_input(x, g)",
                "rows = slice(oy * g.sh, oy * g.sh + (kh - 1) * g.dh + 1, g.dh)", "window = xp[n, rows, cols, c]",
@@ -102,11 +101,12 @@ oy, ox, c, m = 1, 2, 1, 0
 rows = slice(oy * 1, oy * 1 + (3 - 1) * 1 + 1, 1)  # strides 1, dilation 1: rows 1, 2, 3
 cols = slice(ox * 1, ox * 1 + (3 - 1) * 1 + 1, 1)  # columns 2, 3, 4
 window = x[0, rows, cols, c]  # (3, 3)
-print("window = x[0, 1:4, 2:5, 1] =\n", window)
-print("kernel k[:, :, 1, 0] =\n", k[:, :, c, m])
-print("window * kernel =\n", window * k[:, :, c, m])
+print("the window under output (1, 2) of channel 1: x[0, 1:4, 2:5, 1] =\n", window)
+print("channel 1's kernel k[:, :, 1, 0] (a vertical-edge detector) =\n", k[:, :, c, m])
+print("their elementwise product, window * kernel =\n", window * k[:, :, c, m])
 value = np.sum(window * k[:, :, c, m])
-print(f"sum = {value:.0f};  naive y[0, 1, 2, 1] = {y[0, oy, ox, c * 1 + m]:.0f};  fast: {scratchconv.depthwise_conv2d(x, k)[0, oy, ox, 1]:.0f}")
+print(f"sum of the product = {value:.0f};  loop version y[0, 1, 2, 1] = {y[0, oy, ox, c * 1 + m]:.0f};  "
+      f"fast version y[0, 1, 2, 1] = {scratchconv.depthwise_conv2d(x, k)[0, oy, ox, 1]:.0f}")
 assert value == y[0, oy, ox, c] == scratchconv.depthwise_conv2d(x, k)[0, oy, ox, c]
 assert y.shape == (1, 4, 4, 2)  # 6 - 3 + 1 = 4 per axis; 2 channels in, 2 maps out
 assert value == np.sum(x[0, 1:4, 2, 1]) - np.sum(x[0, 1:4, 4, 1])  # left column minus right column
@@ -124,7 +124,9 @@ k_inf[0, 0] = np.inf  # the top-left tap: on the padding for every output in the
 with np.errstate(invalid="ignore"):
     loop_border = naive.depthwise_conv2d(ones, k_inf, padding="same")[0, 0, :, 0]  # first output row
 fast_border = scratchconv.depthwise_conv2d(ones, k_inf, padding="same")[0, 0, :, 0]
-print("first output row, loop version:", loop_border, "  fast version:", fast_border)
+print("An Inf on purpose in the kernel's top-left tap, which meets only zero padding in the first output row:")
+print(f"  first output row, loop version: {loop_border}  <- NaN on purpose: 0 x Inf at the padding")
+print(f"  first output row, fast version: {fast_border}  <- finite: the tap on the padding is skipped")
 assert np.all(np.isnan(loop_border)) and np.all(np.isfinite(fast_border))
 tk = keras_or_none()
 if tk is not None:
@@ -135,7 +137,8 @@ if tk is not None:
         layer.set_weights([k_inf.astype(dtype)])
         keras_border = np.asarray(layer(ones.astype(dtype)))[0, 0, :, 0]
         agrees = "the loop version" if bool(np.all(np.isnan(keras_border))) else "the fast version"
-        print(f"Keras {dtype}: first output row {keras_border}  (like {agrees})")
+        print(f"  first output row, Keras {dtype}: {keras_border}  (like {agrees}"
+              + ("; NaN on purpose, as above)" if agrees == "the loop version" else ")"))
 
 # %% [markdown]
 # Everywhere else the loop version and the fast version agree, on random float64 data, for
@@ -149,7 +152,8 @@ for strides, padding, dilation, mult in [(1, "valid", 1, 1), (2, "same", 1, 2), 
     args = dict(strides=strides, padding=padding, dilation_rate=dilation)
     a = naive.depthwise_conv2d(xr, kr, br, **args)  # (2, H_out, W_out, 3*M)
     b = scratchconv.depthwise_conv2d(xr, kr, br, **args)
-    print(f"strides={strides!s:6} padding={padding!r:7} dilation={dilation} M={mult}: shape {a.shape}, max |naive - fast| = {max_abs_diff(a, b):.1e}")
+    print(f"strides={strides!s:6} padding={padding!r:7} dilation={dilation} M={mult}: output (N, H_out, W_out, C*M) "
+          f"{a.shape}, max |loop - fast| = {max_abs_diff(a, b):.1e} (float64)")
     assert max_abs_diff(a, b) < 1e-12
 
 # %% [markdown]
@@ -215,14 +219,14 @@ x3 = rng.standard_normal((2, 7, 7, 3)).astype(np.float32)  # (2, 7, 7, 3)
 k3 = rng.standard_normal((3, 3, 3, M)).astype(np.float32)  # (3, 3, 3, M)
 b3 = rng.standard_normal(3 * M).astype(np.float32)  # (3*M,)
 y3 = scratchconv.depthwise_conv2d(x3, k3, b3, padding="same")  # (2, 7, 7, 6)
-print("x", x3.shape, "-> depth multiplier 2 ->", y3.shape)
+print(f"input x (N, H, W, C) = {x3.shape} -> depthwise, depth multiplier M = 2 -> output (N, H, W, C*M) = {y3.shape}")
 assert y3.shape == (2, 7, 7, 3 * M)
 for c in range(3):
     for m in range(M):
         alone = scratchconv.conv2d(x3[..., c : c + 1], k3[:, :, c : c + 1, m : m + 1], b3[c * M + m : c * M + m + 1], padding="same")  # (2, 7, 7, 1)
         assert max_abs_diff(y3[..., c * M + m], alone[..., 0]) < 1e-5, (c, m)
 grouped = scratchconv.conv2d(x3, k3.reshape(3, 3, 1, 3 * M), b3, padding="same", groups=3)  # (2, 7, 7, 6)
-print("max |depthwise - grouped conv2d(groups=C)| =", f"{max_abs_diff(y3, grouped):.1e}")
+print(f"max |depthwise - grouped conv2d(groups=C)| = {max_abs_diff(y3, grouped):.1e} (float32)")
 assert max_abs_diff(y3, grouped) < 1e-5
 
 tk = keras_or_none()
@@ -231,7 +235,7 @@ if tk is not None:
     layer = keras.layers.DepthwiseConv2D(3, depth_multiplier=M, padding="same")
     layer.build((None, 7, 7, 3))
     layer.set_weights([k3, b3])
-    print("max |Keras DepthwiseConv2D - scratchconv| =", f"{max_abs_diff(layer(x3), y3):.1e}")
+    print(f"max |Keras DepthwiseConv2D - scratchconv| = {max_abs_diff(layer(x3), y3):.1e} (float32)")
     assert max_abs_diff(layer(x3), y3) < 1e-5
     assert layer.count_params() == 3 * 3 * 3 * M + 3 * M
 
@@ -257,7 +261,8 @@ for s in (2, 3, (2, 3)):
     strided = scratchconv.depthwise_conv2d(x4, k4, strides=s)
     sh, sw = (s, s) if isinstance(s, int) else s
     expected_shape = (-(-(11 - 3 + 1) // sh), -(-(11 - 3 + 1) // sw))
-    print(f"strides={s!s:6}: output {strided.shape[1:3]}, ceil((11 - 3 + 1)/s) = {expected_shape}")
+    print(f"11x11 input, 3x3 kernel, 'valid', strides={s!s:6}: output (H_out, W_out) = {strided.shape[1:3]}; "
+          f"ceil((11 - 3 + 1)/s) = {expected_shape}")
     assert strided.shape[1:3] == expected_shape
     assert max_abs_diff(strided, full[:, ::sh, ::sw, :]) < 1e-12  # equal up to the order of the sums
 
@@ -265,7 +270,8 @@ for d in (2, 3):
     dilated = scratchconv.depthwise_conv2d(x4, k4, dilation_rate=d)  # (1, 11 - 2d, 11 - 2d, 2)
     big = np.zeros((2 * d + 1, 2 * d + 1, 2, 1))  # (5, 5, 2, 1) for d = 2
     big[::d, ::d] = k4  # the 3x3 weights, d - 1 zeros between them
-    print(f"dilation_rate={d}: window {(3 - 1) * d + 1}x{(3 - 1) * d + 1}, output {dilated.shape[1:3]}")
+    print(f"11x11 input, 3x3 kernel, 'valid', dilation_rate={d}: window spans {(3 - 1) * d + 1}x{(3 - 1) * d + 1} "
+          f"pixels, output (H_out, W_out) = {dilated.shape[1:3]}")
     assert max_abs_diff(dilated, scratchconv.depthwise_conv2d(x4, big)) < 1e-12
 
 if tk is not None:
@@ -274,7 +280,7 @@ if tk is not None:
         layer.build((None, 11, 11, 2))
         layer.set_weights([k4])
         d_keras = max_abs_diff(layer(x4), scratchconv.depthwise_conv2d(x4, k4, **kwargs))
-        print(f"Keras DepthwiseConv2D({kwargs}): max |difference| = {d_keras:.1e}")
+        print(f"Keras DepthwiseConv2D({kwargs}): max |Keras - scratchconv| = {d_keras:.1e} (float64)")
         assert d_keras < 1e-12
 
 # %% [markdown]
@@ -321,6 +327,8 @@ save(fig, "02_strides_dilation.png")
 # The table comes from `scratchconv.kernels.arguments.conv_geometry`, the function every kernel uses:
 
 # %%
+print("'same' padding: input size H, kernel k, stride s, dilation d -> output size H_out, zeros added P "
+      "= top + bottom (pixels)")
 print(" H  k  s  d | H_out  P  top bottom")
 for h, kk, s, d in [(6, 3, 1, 1), (6, 2, 1, 1), (6, 4, 1, 1), (6, 3, 2, 1), (7, 3, 2, 1), (6, 1, 2, 1), (6, 3, 1, 2), (8, 5, 3, 1)]:
     g = conv_geometry((1, h, h, 1), (kk, kk), (s, s), "same", (d, d))
@@ -337,6 +345,7 @@ for h, kk, s, d in [(6, 3, 1, 1), (6, 2, 1, 1), (6, 4, 1, 1), (6, 3, 2, 1), (7, 
 # %%
 ones = np.ones((1, 6, 6, 1))  # (1, 6, 6, 1)
 counts = scratchconv.depthwise_conv2d(ones, np.ones((4, 4, 1, 1)), padding="same")[0, :, :, 0]  # (6, 6)
+print("6x6 image of ones, 4x4 kernel of ones, 'same': real (non-padding) pixels under each window =")
 print(counts.astype(int))
 assert counts[0, 0] == 3 * 3 and counts[-1, -1] == 2 * 2  # top/left: 1 padding row; bottom/right: 2
 assert np.array_equal(counts, counts.T) and counts[0, 2] == 3 * 4 and counts[-1, 2] == 2 * 4
@@ -371,8 +380,8 @@ for h, kk, s in [(7, 3, 1), (6, 3, 1), (7, 3, 2), (6, 3, 2), (6, 2, 1), (6, 4, 1
     same = ours.shape == torch_like.shape and max_abs_diff(ours, torch_like) < 1e-12
     g = conv_geometry(xs.shape, (kk, kk), (s, s), "same", (1, 1))
     verdict = "identical" if same else ("DIFFERENT values" if ours.shape == torch_like.shape else "DIFFERENT shapes")
-    print(f"H={h} k={kk} s={s}: Keras pads ({g.pad_top},{g.pad_bottom}) -> {ours.shape[1:3]};  "
-          f"PyTorch padding={kk // 2} pads ({kk // 2},{kk // 2}) -> {torch_like.shape[1:3]}:  {verdict}")
+    print(f"H={h} k={kk} s={s}: Keras 'same' pads (top, bottom) = ({g.pad_top},{g.pad_bottom}) -> output "
+          f"{ours.shape[1:3]};  PyTorch padding={kk // 2} pads ({kk // 2},{kk // 2}) -> {torch_like.shape[1:3]}:  {verdict}")
     # Odd kernels: the same exactly when Keras's padding happens to be symmetric.
     assert same == (g.pad_top == g.pad_bottom == kk // 2)
 
@@ -393,7 +402,8 @@ if tk is not None:
     layer = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False, dtype="float64")
     layer.build((None, 6, 6, 1))
     layer.set_weights([k6])
-    print("Keras 'same', stride 2, 6x6: max |Keras - scratchconv| =", f"{max_abs_diff(layer(x6), keras_same):.1e}")
+    print(f"Keras 'same', stride 2, 6x6 input: max |Keras - scratchconv| = {max_abs_diff(layer(x6), keras_same):.1e} "
+          "(float64)")
     assert max_abs_diff(layer(x6), keras_same) < 1e-12
     assert max_abs_diff(layer(x6), pytorch_style(x6, k6, 2, 1)) > 1e-3  # PyTorch-style padding differs
 

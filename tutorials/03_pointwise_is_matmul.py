@@ -18,10 +18,6 @@
 # layer applied at every pixel. This tutorial shows it numerically, five ways.
 
 # %%
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TensorFlow's start-up logging
-
 import inspect
 
 import numpy as np
@@ -53,7 +49,10 @@ from scratchconv import naive
 # The loop-by-loop version in the package, printed from the source:
 
 # %%
-print(inspect.getsource(naive.pointwise_conv2d))
+fn = naive.pointwise_conv2d
+print(f"--- source of scratchconv.naive.pointwise_conv2d (module {fn.__module__}, function {fn.__name__}) ---")
+print(inspect.getsource(fn))
+print("--- end of source ---")
 
 # %% [markdown]
 # ## Five ways to the same numbers
@@ -67,24 +66,27 @@ bias = rng.standard_normal(f).astype(np.float32)  # (4,)
 W = kernel[0, 0]  # (3, 4)
 
 y = scratchconv.pointwise_conv2d(x, kernel, bias)  # (2, 4, 5, 4)
-print("x", x.shape, "-> pointwise ->", y.shape)
+print(f"input x (N, H, W, C) = {x.shape} -> pointwise, kernel (1, 1, C, F) = {kernel.shape} -> output y (N, H, W, F) = {y.shape}")
 
 # 1. one pixel: a vector-matrix product
 pixel = x[1, 2, 3] @ W + bias  # (4,)
-print("pixel (1, 2, 3):", pixel, "\n        y[1,2,3]:", y[1, 2, 3])
+print("pixel (n, i, j) = (1, 2, 3), its 4 output values:")
+print("  x[1, 2, 3] @ W + b   =", pixel)
+print("  pointwise y[1, 2, 3] =", y[1, 2, 3])
 assert max_abs_diff(pixel, y[1, 2, 3]) < 1e-5
 
 # 2. all pixels: one matrix multiply
 X = x.reshape(n * h * w, c)  # (40, 3): one row per pixel
 Y = X @ W + bias  # (40, 4)
 assert np.shares_memory(X, x)  # the reshape is a view: NHWC already stores pixels as rows
-print("max |matmul - pointwise_conv2d|  =", f"{max_abs_diff(Y.reshape(n, h, w, f), y):.1e}")
+print(f"max |matmul X @ W + b - pointwise_conv2d| = {max_abs_diff(Y.reshape(n, h, w, f), y):.1e} (float32)")
 assert max_abs_diff(Y.reshape(n, h, w, f), y) < 1e-5
 
 # 3. the loop version and 4. a standard convolution with a 1x1 kernel
 assert max_abs_diff(naive.pointwise_conv2d(x, kernel, bias), y) < 1e-5
 assert max_abs_diff(scratchconv.conv2d(x, kernel, bias), y) < 1e-5
-print("max |conv2d 1x1 - pointwise_conv2d| =", f"{max_abs_diff(scratchconv.conv2d(x, kernel, bias), y):.1e}")
+print(f"max |loop version - pointwise_conv2d|     = {max_abs_diff(naive.pointwise_conv2d(x, kernel, bias), y):.1e} (float32)")
+print(f"max |conv2d 1x1 - pointwise_conv2d|       = {max_abs_diff(scratchconv.conv2d(x, kernel, bias), y):.1e} (float32)")
 
 # %% [markdown]
 # 5. Keras: a `Dense(F)` layer applied to a 4-D tensor acts on the last axis — at every pixel,
@@ -103,7 +105,8 @@ if tk is not None:
     conv.build((None, h, w, c))
     conv.set_weights([kernel, bias])
     d_dense, d_conv = max_abs_diff(dense(x), y), max_abs_diff(conv(x), y)
-    print(f"max |Keras Dense(4) at every pixel - ours| = {d_dense:.1e};  max |Keras Conv2D(4, 1) - ours| = {d_conv:.1e}")
+    print(f"max |Keras Dense(4) at every pixel - ours| = {d_dense:.1e};  max |Keras Conv2D(4, 1) - ours| = {d_conv:.1e}"
+          " (float32)")
     assert d_dense < 1e-5 and d_conv < 1e-5
     assert dense.count_params() == conv.count_params() == c * f + f  # 12 weights + 4 biases
 
@@ -158,7 +161,10 @@ dx, dkernel, dbias = scratchconv.pointwise_conv2d_backward(dy, x, kernel, bias)
 assert max_abs_diff(dx, (dY @ W.T).reshape(x.shape)) < 1e-5  # (2, 4, 5, 3)
 assert max_abs_diff(dkernel, (X.T @ dY).reshape(kernel.shape)) < 1e-4  # (1, 1, 3, 4), a sum of 40 products
 assert max_abs_diff(dbias, dY.sum(axis=0)) < 1e-5  # (4,)
-print("dx = dY W^T, dW = X^T dY, db = column sums of dY: all equal to pointwise_conv2d_backward")
+print("gradients as matrix products vs pointwise_conv2d_backward, max |difference| (float32):")
+print(f"  dx = dY W^T          {max_abs_diff(dx, (dY @ W.T).reshape(x.shape)):.1e}")
+print(f"  dW = X^T dY          {max_abs_diff(dkernel, (X.T @ dY).reshape(kernel.shape)):.1e}")
+print(f"  db = column sums dY  {max_abs_diff(dbias, dY.sum(axis=0)):.1e}")
 
 # %% [markdown]
 # ## Cost
@@ -179,7 +185,7 @@ dw_kernel = rng.standard_normal((3, 3, c, 1)).astype(np.float32)  # (3, 3, 3, 1)
 z = scratchconv.depthwise_conv2d(x, dw_kernel, padding="same")  # (2, 4, 5, 3)
 by_hand = (z.reshape(-1, c) @ W + bias).reshape(n, h, w, f)  # (2, 4, 5, 4)
 sep = scratchconv.separable_conv2d(x, dw_kernel, kernel, bias, padding="same")  # (2, 4, 5, 4)
-print("max |depthwise then matmul - separable_conv2d| =", f"{max_abs_diff(by_hand, sep):.1e}")
+print(f"max |depthwise then matmul - separable_conv2d| = {max_abs_diff(by_hand, sep):.1e} (float32)")
 assert max_abs_diff(by_hand, sep) < 1e-5
 print(f"multiply-adds for one 28x28x32 -> 32 pointwise layer: {28 * 28 * 32 * 32:,}")
 

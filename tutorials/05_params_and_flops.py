@@ -23,8 +23,6 @@
 # %%
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TensorFlow's start-up logging
-
 import time
 
 import numpy as np
@@ -49,6 +47,8 @@ from scratchconv import params
 # %%
 rows_std = params.fashion_mnist_table("standard")
 rows_sep = params.fashion_mnist_table("separable")
+print("Parameters per layer (weights + biases, as Keras counts), standard vs separable network; "
+      "ratio = separable / standard:")
 print(params.format_comparison(rows_std, rows_sep))
 total_std, total_sep = params.total_params(rows_std), params.total_params(rows_sep)
 assert (total_std, total_sep) == (435_306, 184_234)  # the article's "43万" and "18万"
@@ -111,6 +111,7 @@ def macs_per_image(rows, input_shape=(28, 28, 1), k=3):
 
 
 macs_std, macs_sep = macs_per_image(rows_std), macs_per_image(rows_sep)
+print("Parameters and multiply-adds (MACs) per image, per layer; ratio = MACs separable / MACs standard:")
 print(f"{'layer (standard / separable)':<42}{'params std':>11}{'params sep':>11}{'MACs std':>13}{'MACs sep':>13}{'ratio':>7}")
 for rs, rp, ms, mp in zip(rows_std, rows_sep, macs_std, macs_sep):
     n_std, n_sep = ms[1] + ms[2], mp[1] + mp[2]
@@ -187,7 +188,8 @@ batch, repeats = (2, 3) if QUICK else (32, 25)
 layer_shapes = [(r.output_shape[1], prev.output_shape[3], r.output_shape[3])  # (H = W, C_in, F)
                 for prev, r in zip(rows_sep, rows_sep[1:]) if r.layer == "SeparableConv2D"]
 machine = f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else f"{os.cpu_count()} CPUs"
-print(f"batch {batch}, fastest of {repeats} runs; layers (H=W, C_in, F): {layer_shapes}; {machine}")
+print(f"Forward-pass time per call in milliseconds (float32, 'same', 3x3), batch {batch}, fastest of {repeats} runs "
+      f"after a warm-up; layers (H=W, C_in, F): {layer_shapes}; {machine}")
 
 
 def best_ms(fns, repeats=repeats):
@@ -232,7 +234,7 @@ for hw, c, f in layer_shapes:
     macs_std_layer = batch * hw * hw * 9 * c * f
     macs_dw_layer, macs_pw_layer = batch * hw * hw * 9 * c, batch * hw * hw * c * f
     timings.append(dict(shape=(hw, c, f), t=t, macs_std=macs_std_layer, macs_dw=macs_dw_layer, macs_pw=macs_pw_layer))
-    print(f"{hw:2d}x{hw:<2d} {c:3d}->{f:<3d}: " + "  ".join(f"{k} {v:7.2f} ms" for k, v in t.items()))
+    print(f"layer {hw:2d}x{hw:<2d} {c:3d}->{f:<3d}: " + "  ".join(f"{k} {v:7.2f} ms" for k, v in t.items()))
 
 # %% [markdown]
 # ## FLOPs vs time
@@ -247,6 +249,10 @@ for hw, c, f in layer_shapes:
 # small, its share of the time often is not. The table shows how it goes on this machine.
 
 # %%
+print("\nPer layer: MACs std/sep = how many times fewer multiply-adds the separable layer does; t_std/t_sep = how many "
+      "times faster it ran (measured above);\nGFLOP/s = the speed our standard, depthwise and pointwise kernels reached "
+      "(2 FLOPs per multiply-add); depthwise share = the depthwise half's share of the separable layer's MACs and of "
+      "its time.")
 print(f"{'layer':<14}{'MACs std/sep':>13}{'ours t_std/t_sep':>18}" + (f"{'Keras t_std/t_sep':>19}" if tk else "")
       + f"{'GFLOP/s std':>13}{'depthwise':>11}{'pointwise':>11}{'depthwise share: MACs':>23}{'time':>7}")
 summary = []
@@ -270,7 +276,8 @@ print(f"\nOn this machine, this run: the separable layers do on average {fewer:.
       f"t_std / t_sep was on average {faster:.2f} (ours)"
       + (f" and {np.mean([s['keras_ratio'] for s in summary]):.2f} (Keras)." if tk else ".")
       + f" Speed-up at least proportional to the FLOP saving in {sum(proportional)} of {len(proportional)} cases.")
-print("Depthwise reaches {:.3g} GFLOP/s on average, standard {:.3g}: the same FLOP costs ~{:.0f}x more time in a depthwise kernel.".format(
+print("Our depthwise kernel reaches {:.3g} GFLOP/s on average, our standard one {:.3g} GFLOP/s: the same FLOP costs "
+      "~{:.0f}x more time in a depthwise kernel.".format(
     np.mean([s["gflops"]["depthwise"] for s in summary]), np.mean([s["gflops"]["standard"] for s in summary]),
     np.mean([s["gflops"]["standard"] for s in summary]) / np.mean([s["gflops"]["depthwise"] for s in summary])))
 

@@ -29,8 +29,6 @@
 # %%
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TensorFlow's start-up logging
-
 import time
 
 import numpy as np
@@ -57,15 +55,18 @@ CLOSE_STEPS = 100  # the first steps, where the two runs must agree to float32 r
 ((x_all, y_all), (x_test, y_test)), source = load_fashion_mnist(os.environ.get("SCRATCHCONV_FASHION_MNIST_DIR"),
                                                                   return_source=True)  # uint8
 data = split_and_standardize(x_all, y_all, x_test, y_test)  # float32 NHWC, the article's split
-print(f"Fashion-MNIST from {source}: train {data.x_train.shape}, valid {data.x_valid.shape}, test {data.x_test.shape}")
-print(f"standardised with mean {data.mean:.2f} and std {data.std:.2f} of the training pixels")
+print(f"Fashion-MNIST from {source}; arrays (images, height, width, channels): train {data.x_train.shape}, "
+      f"validation {data.x_valid.shape}, test {data.x_test.shape}")
+print(f"pixels (0..255) standardised with the training pixels' mean {data.mean:.2f} and standard deviation "
+      f"{data.std:.2f}")
 
 # One fixed shuffle, then both frameworks read the batches in this order (fit(..., shuffle=False)).
 order = np.random.default_rng(7).permutation(len(data.x_train))[:N_TRAIN]
 x_train, y_train = data.x_train[order], data.y_train[order]  # (N, 28, 28, 1), (N,)
 x_valid, y_valid = data.x_valid[:N_EVAL], data.y_valid[:N_EVAL]
 x_test, y_test = data.x_test[:N_EVAL], data.y_test[:N_EVAL]
-print(f"training on {len(x_train):,} images for {EPOCHS} epoch(s), batch {BATCH}; validating on {len(x_valid):,}")
+print(f"training on {len(x_train):,} images for {EPOCHS} epoch(s), batch size {BATCH}; validating on "
+      f"{len(x_valid):,} images; testing on {len(x_test):,} images")
 
 # %% [markdown]
 # ## Two copies of one network
@@ -87,10 +88,11 @@ keras.utils.set_random_seed(7)
 keras_model = build_model("separable")
 compile_model(keras_model)
 ours = nn.from_keras(keras_model)  # same layers, same weights, compiled like keras_model
-print(ours.optimizer.get_config(), ours.loss.name, ours.metrics)
+print(f"scratchconv's model, read from Keras's with from_keras: {ours.count_params():,} parameters; "
+      f"optimizer {ours.optimizer.get_config()}; loss {ours.loss.name}; metrics {ours.metrics}")
 assert keras_model.count_params() == ours.count_params() == 184_234
 start_diff = max_abs_diff(keras_model.predict(x_test, verbose=0), ours.predict(x_test, verbose=0))
-print(f"before training: max |Keras - scratchconv| over the predicted probabilities = {start_diff:.1e}")
+print(f"before training: max |Keras - scratchconv| over the predicted test probabilities = {start_diff:.1e}")
 assert start_diff < 1e-5
 
 # %% [markdown]
@@ -126,9 +128,12 @@ for name, model, recorder in (("Keras", keras_model, KerasBatchLosses()), ("scra
     test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
     runs[name] = dict(history=pd.DataFrame(history.history), batch_losses=np.array(recorder.losses),
                       seconds=seconds, test=(test_loss, test_accuracy))
-    print(f"{name:12s} {seconds:7.1f} s ({EPOCHS * len(x_train) / seconds:6.0f} images/s incl. validation); "
-          f"test loss {test_loss:.4f}, test accuracy {test_accuracy:.4f}")
-    print(runs[name]["history"].round(4).to_string())
+    print(f"{name}: trained in {seconds:.1f} s ({EPOCHS * len(x_train) / seconds:.0f} training images/s, validation "
+          f"included); test loss {test_loss:.4f} (mean cross-entropy), test accuracy {test_accuracy:.4f} (fraction correct)")
+    table = runs[name]["history"].round(4).rename_axis("epoch")
+    table.index = table.index + 1
+    print(f"{name}, per epoch (loss: mean cross-entropy; accuracy: fraction correct; val_: on the validation images):")
+    print(table.to_string())
 
 # %% [markdown]
 # ## How close?
@@ -158,16 +163,16 @@ prob_diff = max_abs_diff(p_keras, p_ours)
 disagree = p_keras.argmax(axis=1) != p_ours.argmax(axis=1)  # (N,) images the two classify differently
 top2 = np.sort(p_keras, axis=1)[:, -2:]  # (N, 2) the two highest probabilities
 borderline = top2[:, 1] - top2[:, 0] <= 2 * prob_diff  # a difference of prob_diff can swap the top two
-print(f"per-batch running loss: max |Keras - scratchconv| = {batch_diff[:CLOSE_STEPS].max():.1e} over the first "
+print(f"per-batch running loss (cross-entropy): max |Keras - scratchconv| = {batch_diff[:CLOSE_STEPS].max():.1e} over the first "
       f"{min(CLOSE_STEPS, len(batch_diff))} steps, {batch_diff.max():.1e} over all {len(batch_diff)}")
-print("epoch history, max |difference| per column:\n" + history_diff.to_string())
-print(f"test probabilities: max |difference| {prob_diff:.1e};  test accuracy: Keras {k_run['test'][1]:.4f}, "
-      f"scratchconv {o_run['test'][1]:.4f}")
+print("per-epoch history, max over the epochs of |Keras - scratchconv|, per column:\n" + history_diff.to_string())
+print(f"test probabilities after training: max |Keras - scratchconv| {prob_diff:.1e};  test accuracy (fraction correct): "
+      f"Keras {k_run['test'][1]:.4f}, scratchconv {o_run['test'][1]:.4f}")
 assert len(k_run["batch_losses"]) == len(o_run["batch_losses"]) == EPOCHS * -(-len(x_train) // BATCH)
 assert batch_diff[:CLOSE_STEPS].max() < 1e-3  # float32 rounding, not a different algorithm
-print(f"images classified differently: {disagree.sum()} of {len(x_test)}"
-      + (f", all of them borderline (top-two probabilities within 2 x {prob_diff:.1e}): "
-         f"{bool(np.all(borderline[disagree]))}" if QUICK else ""))
+print(f"test images classified differently by Keras and scratchconv: {disagree.sum()} of {len(x_test)}"
+      + (f"; borderline among them (Keras's top-two probabilities within 2 x {prob_diff:.1e}): "
+         f"{borderline[disagree].sum()} of {disagree.sum()}" if QUICK and disagree.any() else ""))
 if QUICK:  # still on the plateau: the two runs have not had the chance to drift apart
     assert history_diff[["loss", "val_loss"]].max() < 0.02 and abs(k_run["test"][0] - o_run["test"][0]) < 0.02
     assert np.all(borderline[disagree])  # only near-ties can come out differently

@@ -27,8 +27,6 @@
 # %%
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TensorFlow's start-up logging
-
 import inspect
 import math
 from pathlib import Path
@@ -40,10 +38,11 @@ import _common  # tutorials/_common.py: paths, figure saving, optional TensorFlo
 from _common import plt, save, keras_or_none
 
 
-if keras_or_none() is None:
+tk = keras_or_none()  # (tf, keras), imported without TensorFlow's start-up noise
+if tk is None:
     raise SystemExit("Tutorial 7 is about Keras's preprocessing layers and needs TensorFlow: "
                      "pip install 'scratchconv[keras]'")
-import keras
+tf, keras = tk
 
 from reference.monkeys import IMAGE_EXTENSIONS, IMAGE_SIZE, SHEAR_FACTOR, augmentation, check_layout
 
@@ -66,10 +65,12 @@ from reference.monkeys import IMAGE_EXTENSIONS, IMAGE_SIZE, SHEAR_FACTOR, augmen
 # rescaled. Here is the reference's code, printed from `reference/monkeys.py`:
 
 # %%
+print(f"--- source of reference.monkeys.augmentation (module {augmentation.__module__}) ---")
 print(inspect.getsource(augmentation))
+print("--- end of source ---")
 aug = augmentation(seed=7)
 layer = {type(lay).__name__: lay for lay in aug.layers}
-print([type(lay).__name__ for lay in aug.layers])
+print("the pipeline's layers, in order:", [type(lay).__name__ for lay in aug.layers])
 
 # The table above, checked against the layers' own settings:
 assert math.isclose(layer["Rescaling"].scale, 1 / 255)
@@ -79,7 +80,8 @@ assert np.allclose(layer["RandomShear"].x_factor, (-SHEAR_FACTOR, SHEAR_FACTOR))
 assert (layer["RandomZoom"].height_factor, layer["RandomZoom"].width_factor) == (0.2, 0.2)
 assert layer["RandomFlip"].mode == "horizontal"
 assert all(lay.fill_mode == "nearest" for lay in aug.layers if hasattr(lay, "fill_mode"))
-print(f"shear factor sin(0.2 deg) = {SHEAR_FACTOR:.5f}: at most {SHEAR_FACTOR * IMAGE_SIZE[0] / 2:.2f} px of displacement at the image's edge")
+print(f"RandomShear's x_factor = sin(0.2 deg) = {SHEAR_FACTOR:.5f}: at most {SHEAR_FACTOR * IMAGE_SIZE[0] / 2:.2f} px "
+      "of displacement at the image's edge")
 
 # %% [markdown]
 # ## The image
@@ -101,13 +103,15 @@ def find_image():
 
 path, source = find_image()
 image = keras.utils.img_to_array(keras.utils.load_img(path, target_size=IMAGE_SIZE, interpolation="nearest"))  # (128, 128, 3)
-print(f"{source}: {path.name}, as {image.shape} {image.dtype}, values {image.min():.0f}..{image.max():.0f}")
+print(f"the image: {source}, file {path.name}, loaded as shape (H, W, channels) {image.shape}, {image.dtype}, "
+      f"pixel values {image.min():.0f}..{image.max():.0f}")
 assert image.shape == (*IMAGE_SIZE, 3)
 
 # Validation images are only rescaled: with training=False the whole pipeline is Rescaling.
 inference = np.asarray(aug(image[None], training=False))[0]  # (128, 128, 3)
 assert np.allclose(inference, image / 255, atol=1e-6)
-print("training=False: the pipeline only rescales (max |aug(x) - x/255| =", f"{np.abs(inference - image / 255).max():.1e})")
+print(f"training=False: the pipeline only rescales (max |aug(x) - x/255| = {np.abs(inference - image / 255).max():.1e}, "
+      "pixel values 0..1)")
 
 # %% [markdown]
 # ## Each layer on its own, measured
@@ -140,29 +144,33 @@ def through(layer_name):
 start = centroids(batch[:1])[0]  # (2,) the disc relative to the centre: (-30, +20)
 
 moved = centroids(through("RandomTranslation")) - start  # (20, 2)
-print(f"RandomTranslation: shifts (y, x) between {moved.min(axis=0).round(1)} and {moved.max(axis=0).round(1)} px")
+print("Each layer alone on 20 copies of a 128x128 test pattern (one bright disc); where the disc's centre went:")
+print(f"  RandomTranslation: shifts (y, x) between {moved.min(axis=0).round(1)} and {moved.max(axis=0).round(1)} px "
+      f"(allowed: +-{0.2 * size:.1f} px)")
 assert np.all(np.abs(moved) <= 0.2 * size + 1)
 
 after = centroids(through("RandomRotation"))  # (20, 2)
 angles = np.degrees(np.arctan2(after[:, 0], after[:, 1]) - np.arctan2(start[0], start[1]))
 angles = (angles + 180) % 360 - 180
 radius_change = np.hypot(*after.T) - np.hypot(*start)
-print(f"RandomRotation: angles between {angles.min():.1f} and {angles.max():.1f} degrees; distance to the centre kept within {np.abs(radius_change).max():.2f} px")
+print(f"  RandomRotation: angles between {angles.min():.1f} and {angles.max():.1f} degrees (allowed: +-40); "
+      f"distance to the image centre kept within {np.abs(radius_change).max():.2f} px")
 assert np.all(np.abs(angles) <= 40 + 0.5) and np.all(np.abs(radius_change) < 1)
 
 scale = centroids(through("RandomZoom")) / start  # (20, 2) how far from the centre, per axis
-print(f"RandomZoom: distance to the centre scaled by {scale.min(axis=0).round(3)} .. {scale.max(axis=0).round(3)} (y, x)")
+print(f"  RandomZoom: distance to the image centre scaled by factors (y, x) from {scale.min(axis=0).round(3)} "
+      f"to {scale.max(axis=0).round(3)} (allowed: 1/1.2 = 0.833 to 1/0.8 = 1.25)")
 assert np.all((scale > 1 / 1.2 - 0.02) & (scale < 1 / 0.8 + 0.02))  # content scaled by 1/z, z in [0.8, 1.2]
 assert np.abs(scale[:, 0] - scale[:, 1]).max() > 0.01  # height and width are zoomed independently
 
 sheared = centroids(through("RandomShear")) - start
-print(f"RandomShear: the disc moved at most {np.abs(sheared).max():.2f} px (shear of 0.2 degrees)")
+print(f"  RandomShear: the disc moved at most {np.abs(sheared).max():.2f} px (a shear of 0.2 degrees)")
 assert np.abs(sheared).max() < 0.5
 
 flipped = through("RandomFlip")[..., 0]  # (20, 128, 128)
 is_same = np.all(flipped == pattern * 255, axis=(1, 2))
 is_mirror = np.all(flipped == pattern[:, ::-1] * 255, axis=(1, 2))
-print(f"RandomFlip: {is_mirror.sum()} of 20 mirrored left-right, {is_same.sum()} unchanged")
+print(f"  RandomFlip: {is_mirror.sum()} of 20 copies mirrored left-right, {is_same.sum()} unchanged")
 assert np.all(is_same | is_mirror) and is_mirror.any() and is_same.any()
 
 rescaled = through("Rescaling")

@@ -3,19 +3,33 @@
 This is not part of the package and holds no convolution code: every tutorial
 imports the convolutions themselves from ``scratchconv``.
 
+Run a tutorial from the repository root (tutorials/README.md lists them)::
+
+    python tutorials/01_worked_example.py
+
 Environment variables:
 
 - ``SCRATCHCONV_QUICK=1``: tutorials that train or time use small sizes.
-- ``SCRATCHCONV_FIGURES_DIR``: where figures go (default ``tutorials/figures``).
+- ``SCRATCHCONV_FIGURES_DIR``: where figures go. Default ``runs/tutorial_figures/`` (``runs/`` is
+  git-ignored), so running a tutorial never modifies the committed figures.
 - ``SCRATCHCONV_REQUIRE_KERAS=1``: fail instead of skipping a Keras comparison when
   TensorFlow is missing (the test suite sets it: there the comparisons must run).
+
+The committed figures in ``tutorials/figures/`` (the ones the README and the notebooks show) are
+regenerated on purpose, all of them or some, with::
+
+    python tutorials/make_figures.py            # every tutorial, full size, into tutorials/figures/
+    python tutorials/make_figures.py 01 04      # only tutorials 01 and 04
+
+which is the same as ``SCRATCHCONV_FIGURES_DIR=tutorials/figures python tutorials/01_....py``.
+
+TensorFlow and Keras are imported through ``scratchconv._tensorflow`` (``keras_or_none``), which
+keeps TensorFlow's start-up noise out of the output while real warnings and errors still show.
 """
 
 import os
 import sys
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quiet TensorFlow's C++ start-up logging
 
 TUTORIALS = Path(__file__).resolve().parent
 ROOT = TUTORIALS.parent
@@ -36,7 +50,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 QUICK = os.environ.get("SCRATCHCONV_QUICK", "") == "1"
 REQUIRE_KERAS = os.environ.get("SCRATCHCONV_REQUIRE_KERAS", "") == "1"
-FIGURES = Path(os.environ.get("SCRATCHCONV_FIGURES_DIR") or TUTORIALS / "figures")
+COMMITTED_FIGURES = TUTORIALS / "figures"  # regenerated only by tutorials/make_figures.py
+FIGURES = Path(os.environ.get("SCRATCHCONV_FIGURES_DIR") or ROOT / "runs" / "tutorial_figures")
 
 
 def save(fig, name, dpi=100, colors=256):
@@ -69,9 +84,10 @@ def keras_or_none():
 
     With SCRATCHCONV_REQUIRE_KERAS=1 a missing TensorFlow is an error, never a skip.
     """
+    from scratchconv._tensorflow import import_keras, import_tensorflow
+
     try:
-        import tensorflow as tf
-        import keras
+        tf, keras = import_tensorflow(), import_keras()  # without TensorFlow's start-up noise
     except ImportError as err:
         if REQUIRE_KERAS:
             raise ImportError(

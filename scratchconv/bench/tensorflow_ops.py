@@ -24,7 +24,6 @@ standard 14x14x64->64 forward+backward 10.0-10.1 ms (inter-op 1) vs 10.1-11.4 ms
 separable 14x14x64->64 4.1-4.2 vs 3.9-4.1 ms.
 """
 
-import os
 import time
 
 INSTALL_HINT = "install TensorFlow (pip install 'scratchconv[keras]') to get the time ratios against TF"
@@ -32,9 +31,10 @@ INSTALL_HINT = "install TensorFlow (pip install 'scratchconv[keras]') to get the
 
 def load_tensorflow(intra_op, inter_op):
     """Import TF with the given thread pools. Returns (tf, None) or (None, reason)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from .._tensorflow import import_tensorflow
+
     try:
-        import tensorflow as tf
+        tf = import_tensorflow()  # TensorFlow's start-up noise filtered out of stderr
     except ImportError as error:
         return None, f"TensorFlow is not installed ({error}); {INSTALL_HINT}"
     try:

@@ -13,7 +13,6 @@ and ``run(args)``; modules are imported only when their subcommand runs, so
 
 import argparse
 import importlib
-import os
 import sys
 
 # (subcommand, module, add_arguments function, run function, one-line help)
@@ -45,7 +44,6 @@ def build_parser(argv):
 
 
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
     result = args._run(args)

@@ -66,8 +66,9 @@ def run_ours(w, padding, rng):
 
 def run_keras(w, padding, dy):
     """The same forward and backward through Keras layers with identical weights."""
-    import tensorflow as tf
-    import keras
+    from .._tensorflow import import_keras, import_tensorflow
+
+    tf, keras = import_tensorflow(), import_keras()
 
     dtype = w["x"].dtype.name
     standard = keras.layers.Conv2D(F, K, padding=padding, dtype=dtype)
@@ -113,9 +114,10 @@ def main_tour(seed=0, dtype="float32", keras_check=True):
 
     have_tf = False
     if keras_check:
-        try:
-            import tensorflow  # noqa: F401
+        from .._tensorflow import import_keras
 
+        try:
+            import_keras()  # quietly: TensorFlow's start-up noise is filtered out of stderr
             have_tf = True
         except ImportError:
             pass
@@ -165,14 +167,13 @@ def main_tour(seed=0, dtype="float32", keras_check=True):
 
 
 def run(args):
-    # The Keras check runs on the CPU: a GPU's TF32 convolutions would differ from float32 by ~1e-3,
-    # and the CPU also spares the user CUDA's start-up messages. (Only if TensorFlow is not loaded yet.)
+    # The Keras check runs on the CPU: a GPU's TF32 convolutions would differ from float32 by ~1e-3.
+    # (Only if TensorFlow is not loaded yet.)
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
     return main_tour(seed=args.seed, dtype=args.dtype, keras_check=not args.no_keras)
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m scratchconv.tour")

@@ -191,9 +191,9 @@ def run_evaluate(args):
     if args.compare_keras:
         if not is_keras:
             raise SystemExit("error: --compare-keras needs a saved Keras model (.keras)")
-        import keras
+        from .._tensorflow import import_keras
 
-        keras_model = keras.models.load_model(path)
+        keras_model = import_keras().models.load_model(path)
         p_keras = keras_model.predict(x_test, batch_size=args.batch_size, verbose=0)
         p_ours = model.predict(x_test, batch_size=args.batch_size, verbose=0)
         keras_accuracy = float(np.mean(p_keras.argmax(-1) == y_test))

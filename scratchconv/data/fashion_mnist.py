@@ -198,8 +198,9 @@ def _how_to_get_it() -> str:
 
 
 def _download_with_keras():
-    import keras  # noqa: PLC0415 - optional; only this fallback needs it
+    from .._tensorflow import import_keras  # noqa: PLC0415 - optional; only this fallback needs Keras
 
+    keras = import_keras()
     (x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
     arrays = [np.asarray(a, dtype=np.uint8) for a in (x_train, y_train, x_test, y_test)]
     check_fashion_mnist(*arrays)

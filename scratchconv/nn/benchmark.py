@@ -43,10 +43,10 @@ def _rss_mb():
 
 def _worker(conn, library, kind, weights, x, y, batch_size, threads):
     """Builds the model, then answers 'fit' (seconds for one epoch) and 'memory' until 'stop'."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if library == "keras":  # the reference's model and compile (scratchconv's kernels are never called here)
-        import keras
-        import tensorflow as tf
+        from .._tensorflow import import_keras, import_tensorflow
+
+        tf, keras = import_tensorflow(), import_keras()
 
         if threads:
             tf.config.threading.set_intra_op_parallelism_threads(threads)

@@ -66,13 +66,12 @@ def run_scratchconv(out, kind, epochs, limit, data_dir, seed):
 
 def compare_predictions(keras_checkpoint, limit, data_dir):
     """scratchconv (from_keras) vs Keras on the test set, for one saved Keras model."""
-    import keras
-
+    from .._tensorflow import import_keras
     from ..cli.train import _load_data
     from .loading import from_keras
 
     _, _, (x_test, y_test) = _load_data(data_dir, limit)
-    p_keras = keras.models.load_model(keras_checkpoint).predict(x_test, batch_size=32, verbose=0)
+    p_keras = import_keras().models.load_model(keras_checkpoint).predict(x_test, batch_size=32, verbose=0)
     p_ours = from_keras(keras_checkpoint).predict(x_test, batch_size=32, verbose=0)
     return {"checkpoint": keras_checkpoint, "images": len(y_test),
             "max_abs_probability_difference": float(np.abs(p_ours - p_keras).max()),

@@ -8,12 +8,13 @@ order, layer by layer. A compiled Keras model's optimizer (SGD, Adam: hyper-para
 their slots), loss and metrics are carried over too.
 """
 
+from .._tensorflow import import_keras as _import_keras_quietly
 from .config import layer_config
 
 
 def import_keras():
     try:
-        import keras
+        keras = _import_keras_quietly()  # TensorFlow's start-up noise filtered out of stderr
     except ImportError as error:  # pragma: no cover - exercised only without TensorFlow
         raise ImportError("from_keras/to_keras need Keras: pip install 'scratchconv[keras]'") from error
     return keras
