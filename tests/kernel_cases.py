@@ -171,7 +171,7 @@ def _window_axis(draw, size, padding, max_kernel, max_dilation):
 
 @st.composite
 def cases(draw, kind, *, dtypes=DTYPES, tf_computable=False, max_batch=3, max_size=12, max_channels=6,
-          max_kernel=5, max_stride=3, max_dilation=3, max_multiplier=3):
+          max_kernel=5, max_stride=3, max_dilation=3, max_multiplier=3, winograd=False):
     """A random Case of ``kind`` whose output is not empty.
 
     Ranges (issue 2, section 6): batch 1-3, H and W 1-12 independently, channels 1-6, kernel
@@ -185,15 +185,23 @@ def cases(draw, kind, *, dtypes=DTYPES, tf_computable=False, max_batch=3, max_si
       keras_reference.needs_decomposition; those cases go through the decomposed reference);
     - depthwise/separable: equal row and column strides (TF's depthwise op refuses unequal ones).
     The other configurations are drawn by the default (naive vs fast, finite differences).
+
+    ``winograd=True`` draws only what Winograd's F(m x m, 3 x 3) computes: 3x3 kernels, strides
+    1 and dilation 1 (with 'valid', H and W at least 3).
     """
     dtype = draw(st.sampled_from(dtypes))
     n = draw(st.integers(1, max_batch))
     h = draw(st.integers(1, max_size))
     w = draw(st.integers(1, max_size))
     padding = draw(st.sampled_from(["valid", "same"]))
+    if winograd:
+        h, w = (h, w) if padding == "same" else (max(h, 3), max(w, 3))
+        max_kernel, max_dilation, max_stride = 3, 1, 1
     (kh, dh), (kw, dw) = draw(_window_axis(h, padding, max_kernel, max_dilation)), draw(
         _window_axis(w, padding, max_kernel, max_dilation)
     )
+    if winograd:
+        kh = kw = 3
     sh = draw(st.integers(1, max_stride))
     sw = sh if tf_computable and kind in ("depthwise", "separable") else draw(st.integers(1, max_stride))
     if tf_computable and kind == "conv2d" and max(sh, sw) > 1 and max(dh, dw) > 1:

@@ -8,6 +8,9 @@ an explicitly padded input at stride 1 (keras_reference's via='decomposed'), and
 test_kernels_finite_diff.py with finite differences.
 """
 
+from functools import partial
+from types import SimpleNamespace
+
 import keras
 import numpy as np
 import pytest
@@ -16,7 +19,6 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import scratchconv
-from scratchconv.kernels import standard
 from kernel_cases import KINDS, cases, make_case, output_size
 from keras_reference import (
     DirectOpUnusable,
@@ -38,19 +40,20 @@ def test_kernel_equals_keras(kind, data):
     assert_matches_keras(case, scratchconv)
 
 
-@pytest.mark.parametrize("path", ["rows", "im2col"])
+def forcing(algorithm):
+    """A stand-in for the scratchconv module whose conv2d/conv2d_backward run ``algorithm``."""
+    return SimpleNamespace(conv2d=partial(scratchconv.conv2d, algorithm=algorithm),
+                           conv2d_backward=partial(scratchconv.conv2d_backward, algorithm=algorithm))
+
+
+@pytest.mark.parametrize("algorithm", ["rows", "im2col", "winograd"])
 @given(data=st.data())
-def test_conv2d_paths_equal_keras(path, data):
-    """conv2d picks the row method or the full im2col from the shapes (_im2col.use_im2col); the
-    small random images would mostly pick im2col, so each path is forced here on every case."""
-    case = data.draw(cases("conv2d", tf_computable=True), label="case")
-    assume(path == "rows" or case.config["groups"] == 1)  # im2col is for groups == 1
-    original = standard.use_im2col
-    standard.use_im2col = lambda kernel, groups, g: path == "im2col"
-    try:
-        assert_matches_keras(case, scratchconv)
-    finally:
-        standard.use_im2col = original
+def test_conv2d_algorithms_equal_keras(algorithm, data):
+    """conv2d's algorithm=... forced on every case (the small random images would mostly take
+    im2col under "auto"); Winograd's cases are 3x3 at stride 1, the only ones it computes."""
+    case = data.draw(cases("conv2d", tf_computable=True, winograd=algorithm == "winograd"), label="case")
+    assume(algorithm != "im2col" or case.config["groups"] == 1)  # im2col is for groups == 1
+    assert_matches_keras(case, forcing(algorithm))
 
 
 @pytest.mark.parametrize("kind", ["conv2d", "depthwise", "separable"])

@@ -37,6 +37,11 @@ CHILD = textwrap.dedent(
             x, k, b = arr(2, 7, 6, c_in), arr(3, 3, c_in // groups, filters), arr(filters)
             y = sc.conv2d(x, k, b, padding="same", groups=groups)
             sc.conv2d_backward(y, x, k, b, padding="same", groups=groups)
+        for tile_channels in (4, 160):  # Winograd F(4x4), and F(2x2) beyond 128 channels
+            x, k, b = arr(2, 7, 6, tile_channels), arr(3, 3, tile_channels, 4), arr(4)
+            y = sc.conv2d(x, k, b, padding="same", algorithm="winograd")
+            sc.conv2d_backward(y, x, k, b, padding="same", algorithm="winograd")
+        x, k, b = arr(2, 7, 6, 4), arr(3, 3, 2, 4), arr(4)
         k[0, 0, 0, 0] = np.inf  # the tap-by-tap path
         with np.errstate(invalid="ignore"):
             sc.conv2d_backward(sc.conv2d(x, k, b, groups=groups), x, k, b, groups=groups)

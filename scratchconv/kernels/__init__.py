@@ -1,7 +1,8 @@
 """The kernels: one module per kind of convolution, each with its loop-by-loop twin.
 
-    standard.py     conv2d, conv2d_backward            (fast paths: standard_rows.py, standard_im2col.py,
-                                                         standard_taps.py for kernels holding Inf/NaN)
+    standard.py     conv2d, conv2d_backward            (algorithms: standard_rows.py, standard_im2col.py,
+                                                         standard_winograd*.py; standard_taps.py for
+                                                         kernels holding Inf/NaN)
     depthwise.py    depthwise_conv2d, ..._backward     (backward kernels: depthwise_backward.py)
     pointwise.py    pointwise_conv2d, ..._backward     (1x1: one matrix product)
     separable.py    separable_conv2d, ..._backward     (depthwise then pointwise)

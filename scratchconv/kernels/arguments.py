@@ -196,3 +196,44 @@ def keras_pair(value, name):
     if min(pair) < 1:
         raise ValueError(f"{name} must be > 0 in both dimensions, got {value!r}")
     return pair
+
+
+FORWARD = object()  # check_conv2d_args's dy when called from a forward function
+
+
+def check_conv2d_args(x, kernel, bias, strides, padding, dilation_rate, groups, dy=FORWARD):
+    """conv2d's arguments (standard.py and its algorithms): check every argument (before any Numba code runs) and work out the geometry.
+
+    Returns ``(x, kernel, bias, dy, g, groups)``: the arrays as ndarrays (not
+    copied), ``g`` the window Geometry (see ``conv_geometry``).
+    """
+    x = check_array(x, "x", 4)  # (N, H, W, C_in)
+    kernel = check_array(kernel, "kernel", 4, x.dtype)  # (kh, kw, C_in // groups, F)
+    if not isinstance(groups, (Integral, np.integer)) or isinstance(groups, (bool, np.bool_)):
+        raise TypeError(f"groups must be an int, got {groups!r}")
+    groups = int(groups)
+    if groups < 1:
+        raise ValueError(f"groups must be >= 1, got {groups}")
+    c_in = x.shape[3]
+    kh, kw, c_group, filters = kernel.shape
+    if c_in < 1:
+        raise ValueError(f"x must have at least one channel, got shape {x.shape}")
+    if kh < 1 or kw < 1 or filters < 1:
+        raise ValueError(f"kernel must have a non-empty window and at least one filter, got shape {kernel.shape}")
+    if c_in % groups != 0:
+        raise ValueError(f"the input channels of x ({c_in}) must be divisible by groups ({groups})")
+    if filters % groups != 0:
+        raise ValueError(f"the number of filters kernel.shape[3] ({filters}) must be divisible by groups ({groups})")
+    if c_group != c_in // groups:
+        raise ValueError(
+            f"kernel must have shape (kh, kw, C_in // groups, F) = ({kh}, {kw}, {c_in // groups}, {filters}) "
+            f"for x with {c_in} channels and groups={groups}, got shape {kernel.shape}"
+        )
+    bias = check_bias(bias, filters, x.dtype)
+    strides = as_pair(strides, "strides")
+    padding = check_padding(padding)
+    dilation_rate = as_pair(dilation_rate, "dilation_rate")
+    g = conv_geometry(x.shape, (kh, kw), strides, padding, dilation_rate)
+    if dy is not FORWARD:  # a backward call: dy must be the forward output's gradient
+        dy = check_grad(dy, "dy", (g.n, g.out_h, g.out_w, filters), x.dtype)  # (N, H_out, W_out, F)
+    return x, kernel, bias, dy, g, groups

@@ -10,7 +10,7 @@ grp*Cg .. grp*Cg + Cg - 1; groups=1 is the ordinary convolution. ``g`` is always
 Geometry (``arguments.conv_geometry``: sizes, strides, dilation, padding), never a gradient.
 
 Which fast algorithm a call reaches, and why. The fast ``conv2d``/``conv2d_backward`` check the
-arguments once (``_prepare``); ``_conv2d_forward`` and ``_conv2d_backward`` then choose, in
+arguments once (``_prepare`` = ``arguments.check_conv2d_args``); ``_conv2d_forward`` and ``_conv2d_backward`` then choose, in
 this order:
 
     kernel holding Inf/NaN -> standard_taps.py: tap by tap over the pixels inside x, so the
@@ -22,65 +22,67 @@ this order:
         every window unfolded as a row, one BLAS product with the kernel. There the row
         method's product would be wider (kw*Fg values per pixel against kh*kw*Cg), or would
         compute columns that no window starts at.
+    ``winograd_pays`` (3x3, stride 1, dilation 1, groups == 1, 64 to 128 input channels and
+        filters) and x (and dy) finite -> standard_winograd.py: Winograd's minimal filtering,
+        F(4x4, 3x3): 36 BLAS products per 6x6 input tile instead of 144 multiply-adds per
+        channel pair, plus the tile transforms. Where it does not pay (fewer channels: the
+        products get too thin for BLAS) the measurements are in ``standard_winograd.py``.
     otherwise (most layers) -> standard_rows.py, the row method: unfold only the kernel rows,
         one BLAS product per group, then shift and add the columns: an unfolded copy kh times
         the input, not kh*kw times.
+
+``algorithm=`` on ``conv2d``/``conv2d_backward`` (and the Conv2D layer) forces one of
+``ALGORITHMS`` instead of "auto"; the checks above for Inf/NaN still apply (a kernel holding
+Inf/NaN always goes tap by tap, an input holding Inf/NaN never goes through Winograd's
+transforms, whose sums would turn Inf into NaN), so every choice gives the same result.
 
 Each backward is its forward's adjoint (the same matrices, run backwards), in the same module;
 a dkernel that came out non-finite (a 0*Inf from the padding) is redone by the taps.
 """
 
-from numbers import Integral
 
 import numpy as np
 
 from . import activations
-from .arguments import as_pair, check_array, check_bias, check_grad, check_padding, conv_geometry, crop_padding, pad_input
+from .arguments import check_conv2d_args as _prepare
+from .arguments import crop_padding, pad_input
 from .standard_taps import _conv2d_backward_by_taps, _conv2d_by_taps
 from .standard_im2col import conv2d_backward_im2col, conv2d_im2col, use_im2col
 from .standard_rows import _image_chunks, conv2d_backward_rows, conv2d_rows
+from .standard_winograd import conv2d_winograd, winograd_pays, winograd_tile
+from .standard_winograd_backward import conv2d_backward_winograd
 from .pointwise import bias_gradient
 
 
-_FORWARD = object()  # _prepare's dy when called from a forward function
+ALGORITHMS = ("auto", "rows", "im2col", "winograd")
 
 
-def _prepare(x, kernel, bias, strides, padding, dilation_rate, groups, dy=_FORWARD):
-    """Check every argument (before any Numba code runs) and work out the geometry.
+def check_algorithm(algorithm, kernel_size, strides, dilation_rate, groups):
+    """algorithm, checked: one of ALGORITHMS; 'winograd' only for a 3x3 kernel at stride 1 and
+    dilation 1 (the only convolution its matrices compute), 'im2col' only for groups == 1.
+    Raises before any kernel runs."""
+    if not isinstance(algorithm, str):
+        raise TypeError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    if algorithm == "winograd" and (tuple(kernel_size), tuple(strides), tuple(dilation_rate)) != ((3, 3), (1, 1), (1, 1)):
+        raise ValueError(f"algorithm='winograd' computes 3x3 kernels at strides 1 and dilation_rate 1, got kernel "
+                         f"{tuple(kernel_size)}, strides {tuple(strides)}, dilation_rate {tuple(dilation_rate)}")
+    if algorithm == "im2col" and groups != 1:
+        raise ValueError(f"algorithm='im2col' computes groups=1 only, got groups={groups}")
+    return algorithm
 
-    Returns ``(x, kernel, bias, dy, g, groups)``: the arrays as ndarrays (not
-    copied), ``g`` the window Geometry (see ``arguments.conv_geometry``).
-    """
-    x = check_array(x, "x", 4)  # (N, H, W, C_in)
-    kernel = check_array(kernel, "kernel", 4, x.dtype)  # (kh, kw, C_in // groups, F)
-    if not isinstance(groups, (Integral, np.integer)) or isinstance(groups, (bool, np.bool_)):
-        raise TypeError(f"groups must be an int, got {groups!r}")
-    groups = int(groups)
-    if groups < 1:
-        raise ValueError(f"groups must be >= 1, got {groups}")
-    c_in = x.shape[3]
-    kh, kw, c_group, filters = kernel.shape
-    if c_in < 1:
-        raise ValueError(f"x must have at least one channel, got shape {x.shape}")
-    if kh < 1 or kw < 1 or filters < 1:
-        raise ValueError(f"kernel must have a non-empty window and at least one filter, got shape {kernel.shape}")
-    if c_in % groups != 0:
-        raise ValueError(f"the input channels of x ({c_in}) must be divisible by groups ({groups})")
-    if filters % groups != 0:
-        raise ValueError(f"the number of filters kernel.shape[3] ({filters}) must be divisible by groups ({groups})")
-    if c_group != c_in // groups:
-        raise ValueError(
-            f"kernel must have shape (kh, kw, C_in // groups, F) = ({kh}, {kw}, {c_in // groups}, {filters}) "
-            f"for x with {c_in} channels and groups={groups}, got shape {kernel.shape}"
-        )
-    bias = check_bias(bias, filters, x.dtype)
-    strides = as_pair(strides, "strides")
-    padding = check_padding(padding)
-    dilation_rate = as_pair(dilation_rate, "dilation_rate")
-    g = conv_geometry(x.shape, (kh, kw), strides, padding, dilation_rate)
-    if dy is not _FORWARD:  # a backward call: dy must be the forward output's gradient
-        dy = check_grad(dy, "dy", (g.n, g.out_h, g.out_w, filters), x.dtype)  # (N, H_out, W_out, F)
-    return x, kernel, bias, dy, g, groups
+
+def _choose(kernel, groups, g, algorithm, *arrays):
+    """The algorithm that runs for a finite kernel: algorithm unless "auto"; Winograd only for
+    finite arrays (x, and dy in a backward)."""
+    if algorithm == "auto":
+        if use_im2col(kernel, groups, g):
+            return "im2col"
+        algorithm = "winograd" if winograd_pays(kernel, groups, g) else "rows"
+    if algorithm == "winograd" and not all(np.isfinite(a).all() for a in arrays):
+        return "rows"
+    return algorithm
 
 
 # --------------------------------------------------------------------------- forward
@@ -132,14 +134,16 @@ def conv2d_naive(x, kernel, bias=None, *, strides=1, padding="valid", dilation_r
     return y
 
 
-def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, groups=1):
+def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, groups=1, algorithm="auto"):
     """Grouped 2-D convolution, fast. Same arguments, checks and result as ``conv2d_naive``.
 
-    The algorithm is picked by shape (see the module docstring); every one computes the same
-    sum, and the tests hold each of them to the loop version and to Keras.
+    algorithm: "auto" picks by shape (see the module docstring); "rows", "im2col" or "winograd"
+    force one (for tests, benchmarks and learners). Every one computes the same sum, and the
+    tests hold each of them to the loop version and to Keras.
     """
     x, kernel, bias, _, g, groups = _prepare(x, kernel, bias, strides, padding, dilation_rate, groups)
-    return _conv2d_forward(x, kernel, bias, g, groups)[0]
+    algorithm = check_algorithm(algorithm, kernel.shape[:2], (g.sh, g.sw), (g.dh, g.dw), groups)
+    return _conv2d_forward(x, kernel, bias, g, groups, algorithm=algorithm)[0]
 
 
 # The unfolded input a layer keeps for its backward (``_conv2d_forward``'s keep) takes up to this
@@ -148,20 +152,25 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1,
 KEEP_MAX_BYTES = 16 << 20
 
 
-def _conv2d_forward(x, kernel, bias, g, groups, keep=False):
+def _conv2d_forward(x, kernel, bias, g, groups, keep=False, algorithm="auto"):
     """conv2d on checked arguments: (y, kept).
 
     kept is None, or with ``keep=True`` the unfolded input, for ``_conv2d_backward``'s ``kept``:
     ("rows", rows of the whole batch) from the row method, ("im2col", cols^T) from the
-    transposed im2col (one input channel), each only up to KEEP_MAX_BYTES. A layer keeps it
-    between its forward and its backward, which then skips the unfold.
+    transposed im2col (one input channel), ("winograd", V) the transformed input tiles, each
+    only up to KEEP_MAX_BYTES. A layer keeps it between its forward and its backward, which
+    then skips the unfold.
     """
     if not np.isfinite(kernel).all():
         with np.errstate(invalid="ignore"):
             return _conv2d_by_taps(x, kernel, bias, g, groups), None
     kh, kw, cg, filters = kernel.shape
     x = np.ascontiguousarray(x)  # (N, H, W, C_in)
-    if use_im2col(kernel, groups, g):
+    algorithm = _choose(kernel, groups, g, algorithm, x)
+    if algorithm == "winograd":
+        y, v = conv2d_winograd(x, kernel, bias, g, groups, keep, tile=winograd_tile(kernel, groups, g))
+        return y, (None if v is None else ("winograd", v))
+    if algorithm == "im2col":
         keep = keep and g.n * g.out_h * g.out_w * kh * kw * cg * x.itemsize <= KEEP_MAX_BYTES
         y, cols_t = conv2d_im2col(x, kernel, bias, g, _image_chunks(g.n, g.out_h * g.out_w, kh * kw * cg * x.itemsize), keep)
         return y, (None if cols_t is None else ("im2col", cols_t))
@@ -224,17 +233,21 @@ def _bias_gradient(dy, with_bias):
     return bias_gradient(dy.reshape(-1, dy.shape[3])) if with_bias else None
 
 
-def conv2d_backward(dy, x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, groups=1):
+def conv2d_backward(dy, x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, groups=1,
+                    algorithm="auto"):
     """Gradients of ``conv2d``, fast: the forward's matrices, run backwards.
 
     Same arguments, checks and results as ``conv2d_backward_naive``; each algorithm's
-    backward is the adjoint of its forward (no state is kept between calls).
+    backward is the adjoint of its forward (no state is kept between calls). algorithm: as in
+    ``conv2d``.
     """
     x, kernel, bias, dy, g, groups = _prepare(x, kernel, bias, strides, padding, dilation_rate, groups, dy)
-    return _conv2d_backward(dy, x, kernel, bias is not None, g, groups)
+    algorithm = check_algorithm(algorithm, kernel.shape[:2], (g.sh, g.sw), (g.dh, g.dw), groups)
+    return _conv2d_backward(dy, x, kernel, bias is not None, g, groups, algorithm=algorithm)
 
 
-def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True, kept=None, activation=None):
+def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True, kept=None, activation=None,
+                     algorithm="auto"):
     """conv2d_backward on checked arguments: (dx, dkernel, dbias or None).
 
     input_gradient=False: dx is not computed (returned as None): a network's first layer needs
@@ -251,7 +264,13 @@ def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True, k
         with np.errstate(invalid="ignore"):
             dx, dkernel = _conv2d_backward_by_taps(dy, x, kernel, g, groups)
         return _through(dx if input_gradient else None, dkernel, _bias_gradient(dy, with_bias), x, activation)
-    if use_im2col(kernel, groups, g):
+    algorithm = _choose(kernel, groups, g, algorithm, x, dy)
+    if algorithm == "winograd":
+        v = kept[1] if kept is not None and kept[0] == "winograd" else None  # checked by the callee
+        dx, dkernel, dbias = conv2d_backward_winograd(dy, x, kernel, with_bias, g, groups, input_gradient, v,
+                                                      tile=winograd_tile(kernel, groups, g))
+        return _through(dx, dkernel, dbias, x, activation)
+    if algorithm == "im2col":
         dbias = _bias_gradient(dy, with_bias)
         chunking = _image_chunks(g.n, g.out_h * g.out_w, kh * kw * cg * x.itemsize)
         cols_t = _kept(kept, "im2col", (kh * kw * cg, g.n * g.out_h * g.out_w))  # (kh*kw, M) or None

@@ -37,7 +37,7 @@ from ..kernels import activations
 from ..kernels.arguments import check_array, check_grad, check_padding, conv_output_size, keras_pair
 from ..kernels.arguments import is_int as _is_int
 from ..kernels.pointwise import pointwise_conv2d, pointwise_conv2d_backward
-from ..kernels.standard import _conv2d_backward, _conv2d_forward, _prepare
+from ..kernels.standard import _conv2d_backward, _conv2d_forward, _prepare, check_algorithm
 from . import initializers
 from .base import Layer
 
@@ -288,11 +288,15 @@ class Conv2D(_Conv):
 
     Keras's rules: filters and groups > 0; filters % groups == 0 and C % groups == 0
     (checked at build); strides > 1 together with dilation_rate > 1 is rejected.
+
+    ``algorithm`` (scratchconv's own, not saved with the model): "auto", or one of
+    ``standard.ALGORITHMS`` to force it (see ``scratchconv.conv2d``).
     """
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", *, seed=None, name=None, dtype="float32", input_shape=None):
+                 bias_initializer="zeros", *, seed=None, name=None, dtype="float32", input_shape=None,
+                 algorithm="auto"):
         super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
                          seed=seed, name=name, dtype=dtype, input_shape=input_shape)
         self.filters = positive_int(filters, "filters")
@@ -306,6 +310,7 @@ class Conv2D(_Conv):
             )
         _check_initializers(kernel_initializer, bias_initializer)
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        self.algorithm = check_algorithm(algorithm, self.kernel_size, self.strides, self.dilation_rate, self.groups)
 
     def output_channels(self, channels):
         return self.filters
@@ -334,7 +339,8 @@ class Conv2D(_Conv):
         """conv2d; in training, the unfolded input is kept for the backward, which then does not
         unfold the batch again (``standard._conv2d_forward``'s keep)."""
         self._kept = None  # freed first: the new one can take its memory
-        y, self._kept = _conv2d_forward(x, self.weights[0], bias, self._geometry(x), self.groups, keep=self._training)
+        y, self._kept = _conv2d_forward(x, self.weights[0], bias, self._geometry(x), self.groups, keep=self._training,
+                                        algorithm=self.algorithm)
         return y  # (N, H_out, W_out, F)
 
     def kernel_backward(self, dz, x, bias, input_gradient=True, activation=None):
@@ -343,7 +349,7 @@ class Conv2D(_Conv):
         g = self._geometry(x)
         dz = check_grad(dz, "dz", (g.n, g.out_h, g.out_w, self.filters), x.dtype)  # (N, H_out, W_out, F)
         return _conv2d_backward(dz, x, self.weights[0], bias is not None, g, self.groups, input_gradient,
-                                self._kept, activation)
+                                self._kept, activation, algorithm=self.algorithm)
 
     def kernel_backward_through(self, dz, x, bias, activation):
         """kernel_backward when x = activation(z + b) of the layer before: (dz_before, dbias_before,
