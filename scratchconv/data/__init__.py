@@ -1,8 +1,12 @@
-"""Data for the trainings: the Fashion-MNIST loader (pure NumPy, shared with ``reference/``).
+"""Data for the trainings: Fashion-MNIST (pure NumPy, shared with ``reference/``) and image folders
+with Keras 2's ``ImageDataGenerator`` augmentation (NumPy + Numba; Pillow decodes the images).
 
     from scratchconv.data import load_fashion_mnist, split_and_standardize
+    from scratchconv.data import ImageDataGenerator, read_monkey_labels, monkey_folders
 """
 
+from .augment import ImageDataGenerator
+from .batches import ArrayIterator, BatchIterator
 from .fashion_mnist import (
     DatasetError,
     FashionMNIST,
@@ -10,5 +14,11 @@ from .fashion_mnist import (
     split_and_standardize,
     write_fashion_mnist,
 )
+from .image_folder import DirectoryIterator, list_image_folder, load_image
+from .monkeys import monkey_folders, read_monkey_labels
 
-__all__ = ["DatasetError", "FashionMNIST", "load_fashion_mnist", "split_and_standardize", "write_fashion_mnist"]
+__all__ = [
+    "ArrayIterator", "BatchIterator", "DatasetError", "DirectoryIterator", "FashionMNIST", "ImageDataGenerator",
+    "list_image_folder", "load_fashion_mnist", "load_image", "monkey_folders", "read_monkey_labels",
+    "split_and_standardize", "write_fashion_mnist",
+]
