@@ -17,11 +17,11 @@ from .keras_io import to_keras
 from .loading import from_keras, load_checkpoint
 from .losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
 from .model import Sequential
-from .networks import fashion_mnist_model
+from .networks import fashion_mnist_model, monkeys_model
 from .optimizers import SGD, Adam
 
 __all__ = [
     "Adam", "Callback", "CSVLogger", "CategoricalCrossentropy", "EarlyStopping", "History", "ModelCheckpoint",
-    "SGD", "Sequential", "SparseCategoricalCrossentropy", "fashion_mnist_model", "from_keras", "load_checkpoint",
+    "SGD", "Sequential", "SparseCategoricalCrossentropy", "fashion_mnist_model", "from_keras", "load_checkpoint", "monkeys_model",
     "to_keras",
 ]
