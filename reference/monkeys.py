@@ -1,7 +1,8 @@
 """The article's 10 Monkey Species training (CNN with data augmentation), on Keras 3.
 
-    python -m reference.monkeys --data-dir DIR [--epochs 10] [--batch-size 64] [--limit N]
-        [--out DIR] [--seed 7] [--mixed-precision] [--strategy default|mirrored] [--logical-cpus N]
+    python -m reference.monkeys --data-dir DIR [--model standard|separable] [--augmentation layers|legacy]
+        [--epochs 10] [--batch-size 64] [--limit N] [--out DIR] [--seed 7] [--mixed-precision]
+        [--strategy default|mirrored] [--logical-cpus N]
 
 DIR has Kaggle's layout (https://www.kaggle.com/datasets/slothkong/10-monkey-species)::
 
@@ -11,12 +12,18 @@ DIR has Kaggle's layout (https://www.kaggle.com/datasets/slothkong/10-monkey-spe
 
 Network (article): six 3x3 'same' ReLU Conv2D (32, 32, pool, 64, 64, pool, 128, 128, pool), Flatten,
 Dense(128, relu), Dense(10, softmax) on 128x128x3 images, 4,482,730 parameters; Adam, categorical
-cross-entropy, accuracy; batch 64, 10 epochs.
+cross-entropy, accuracy; batch 64, 10 epochs. ``--model separable``: the same network with
+SeparableConv2D after the first layer (4,231,658 parameters).
 
-``ImageDataGenerator`` is gone from Keras 3: the images come from ``image_dataset_from_directory``
-and the article's augmentation is rebuilt from preprocessing layers applied to the training set
-only (see ``augmentation``; the README has the argument-by-argument mapping). There is no test
-set: the final evaluation is on the validation set, as the article's ``validation_data`` is.
+``--augmentation layers`` (default): ``ImageDataGenerator`` is gone from Keras 3's public API, so
+the images come from ``image_dataset_from_directory`` and the article's augmentation is rebuilt
+from preprocessing layers applied to the training set only (see ``augmentation``; docs/reference.md
+has the argument-by-argument mapping). ``--augmentation legacy``: the article's exact pipeline,
+Keras 2's ``ImageDataGenerator(...).flow_from_directory`` as Keras 3 still ships it in
+``keras.src.legacy.preprocessing.image`` (see ``legacy_iterators``), which scratchconv's
+``scratchconv.data.ImageDataGenerator`` reproduces; the two pipelines can be compared on the same
+data. There is no test set: the final evaluation is on the validation set, as the article's
+``validation_data`` is.
 """
 
 from __future__ import annotations
@@ -32,7 +39,9 @@ from reference.runtime import keras, tf
 from scratchconv.data import DatasetError
 
 IMAGE_SIZE = (128, 128)  # the article's height, width
-PARAMS = 4_482_730
+PARAMS = {"standard": 4_482_730, "separable": 4_231_658}
+MODELS = tuple(PARAMS)
+AUGMENTATIONS = ("layers", "legacy")
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # what image_dataset_from_directory reads
 LABEL_FILE = "monkey_labels.txt"
 SPLITS = {"training": Path("training/training"), "validation": Path("validation/validation")}
@@ -162,23 +171,63 @@ def make_datasets(folders, class_names, *, batch_size, seed, limit=None):
     return train, validation, n_train, n_validation
 
 
-def build_model(num_classes: int = 10, *, float32_output: bool = False) -> keras.Sequential:
-    """The article's CNN for 128x128x3 images; ``float32_output`` as in ``fashion_mnist.build_model``."""
+def legacy_iterators(folders, class_names, *, batch_size, seed, limit=None):
+    """``(train, validation, n_train, n_validation)``: the article's ``ImageDataGenerator`` pipeline.
+
+    Keras 2's ``ImageDataGenerator`` (``keras.src.legacy.preprocessing.image``; its iterators are
+    Keras 3 ``PyDataset``s): training ``ImageDataGenerator(**ARTICLE_AUGMENTATION)``, shuffled every
+    epoch from ``seed`` (Keras seeds NumPy's global generator with ``seed + batches seen``);
+    validation ``ImageDataGenerator(rescale=1/255)``, ``shuffle=False``. ``limit``: the same fixed
+    subset of files as ``scratchconv train monkeys --limit`` (``scratchconv.data.subset_indices``),
+    given to ``flow_from_dataframe``; without it, the article's ``flow_from_directory``.
+    """
+    import importlib
+
+    import pandas as pd
+
+    from scratchconv.data import ARTICLE_AUGMENTATION, list_image_folder, subset_indices
+
+    # Keras is already imported, quietly (reference.runtime); its legacy module is not public API
+    ImageDataGenerator = importlib.import_module("keras.src.legacy.preprocessing.image").ImageDataGenerator
+
+    def flow(generator, folder, shuffle):
+        common = dict(target_size=IMAGE_SIZE, classes=class_names, class_mode="categorical",
+                      batch_size=batch_size, shuffle=shuffle, seed=seed, interpolation="nearest")
+        if limit is None:
+            return generator.flow_from_directory(str(folder), **common)
+        _, filenames, labels, _ = list_image_folder(folder, class_names)
+        kept = subset_indices(len(filenames), limit, seed)  # (at most limit,)
+        frame = pd.DataFrame({"filename": [filenames[k] for k in kept],
+                              "class": [class_names[labels[k]] for k in kept]})
+        return generator.flow_from_dataframe(frame, str(folder), x_col="filename", y_col="class", **common)
+
+    train = flow(ImageDataGenerator(**ARTICLE_AUGMENTATION), folders["training"], shuffle=True)
+    validation = flow(ImageDataGenerator(rescale=1.0 / 255), folders["validation"], shuffle=False)
+    return train, validation, train.samples, validation.samples
+
+
+def build_model(num_classes: int = 10, *, kind: str = "standard", float32_output: bool = False) -> keras.Sequential:
+    """The article's CNN for 128x128x3 images (kind 'standard'), or with SeparableConv2D after the
+    first layer (kind 'separable'); ``float32_output`` as in ``fashion_mnist.build_model``."""
+    if kind not in MODELS:
+        raise ValueError(f"kind must be one of {MODELS}, got {kind!r}")
     layers = keras.layers
 
     def conv(filters):
-        return layers.Conv2D(filters, 3, padding="same", activation="relu")
+        return (layers.SeparableConv2D if kind == "separable" else layers.Conv2D)(
+            filters, 3, padding="same", activation="relu")
 
     return keras.Sequential([
         keras.Input(shape=(*IMAGE_SIZE, 3)),                                 # (N, 128, 128, 3)
-        conv(32), conv(32), layers.MaxPool2D(pool_size=2),                   # (N, 64, 64, 32)
+        layers.Conv2D(32, 3, padding="same", activation="relu"), conv(32),
+        layers.MaxPool2D(pool_size=2),                                       # (N, 64, 64, 32)
         conv(64), conv(64), layers.MaxPool2D(pool_size=2),                   # (N, 32, 32, 64)
         conv(128), conv(128), layers.MaxPool2D(pool_size=2),                 # (N, 16, 16, 128)
         layers.Flatten(),                                                    # (N, 32768)
         layers.Dense(128, activation="relu"),                                # (N, 128)
         layers.Dense(num_classes, activation="softmax",
                      dtype="float32" if float32_output else None),           # (N, num_classes)
-    ], name="monkeys_cnn")
+    ], name="monkeys_cnn" if kind == "standard" else "monkeys_separable_cnn")
 
 
 def compile_model(model) -> None:
@@ -191,6 +240,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      description="The article's 10 Monkey Species training (Keras 3).")
     parser.add_argument("--data-dir", required=True, metavar="DIR",
                         help="the Kaggle 10-monkey-species folder (with monkey_labels.txt)")
+    parser.add_argument("--model", choices=MODELS, default="standard",
+                        help="standard (the article's Conv2D network, 4,482,730 parameters) or separable "
+                             "(SeparableConv2D after the first layer, 4,231,658)")
+    parser.add_argument("--augmentation", choices=AUGMENTATIONS, default="layers",
+                        help="layers (default): Keras 3 preprocessing layers; legacy: the article's own "
+                             "ImageDataGenerator.flow_from_directory (keras.src.legacy.preprocessing.image)")
     runtime.add_common_arguments(parser, batch_size=64, out="runs/monkeys")
     args = parser.parse_args(argv)
     runtime.check_common_arguments(parser, args)
@@ -208,12 +263,14 @@ def main(argv=None) -> int:
             return 2
         print(labels.to_string())
         class_names = list(labels["Label"])
-        train, validation, n_train, n_validation = make_datasets(
+        make = legacy_iterators if args.augmentation == "legacy" else make_datasets
+        train, validation, n_train, n_validation = make(
             folders, class_names, batch_size=args.batch_size, seed=args.seed, limit=args.limit)
-        print(f"{n_train} training images, {n_validation} validation images, {len(class_names)} classes")
+        print(f"{n_train} training images, {n_validation} validation images, {len(class_names)} classes; "
+              f"augmentation: {args.augmentation}")
 
         with rt.strategy.scope():
-            model = build_model(len(class_names), float32_output=rt.precision != "float32")
+            model = build_model(len(class_names), kind=args.model, float32_output=rt.precision != "float32")
             compile_model(model)
         model.summary()
         train_and_report(
@@ -222,10 +279,11 @@ def main(argv=None) -> int:
             evaluate_args={"x": validation},
             split="validation", epochs=args.epochs, batch_size=args.batch_size, verbose=args.verbose,
             plots=[("learning_curve_accuracy.png", ["accuracy", "val_accuracy"], (0, 1), args.epochs,
-                    "10 Monkey Species: accuracy"),
+                    f"10 Monkey Species: accuracy ({args.model}, {args.augmentation})"),
                    ("learning_curve_loss.png", ["loss", "val_loss"], (0, 2.5), args.epochs,
-                    "10 Monkey Species: loss")],
-            run_info={"data_set": "10_monkey_species", "data_dir": str(args.data_dir),
+                    f"10 Monkey Species: loss ({args.model}, {args.augmentation})")],
+            run_info={"data_set": "10_monkey_species", "model": args.model, "augmentation": args.augmentation,
+                      "data_dir": str(args.data_dir),
                       "class_names": class_names, "n_train": n_train, "n_validation": n_validation,
                       "limit": args.limit, "seed": args.seed, **rt.describe()},
         )

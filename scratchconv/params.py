@@ -177,13 +177,17 @@ def fashion_mnist_table(kind="separable"):
     return model_table((28, 28, 1), fashion_mnist_layers(kind))
 
 
-def monkeys_table():
-    """Rows for the article's 10-monkeys network (128x128x3, six ReLU Conv2D): 4,482,730 params."""
-    c = lambda f: ("Conv2D", dict(filters=f, kernel_size=3, padding="same", activation="relu"))  # noqa: E731
+def monkeys_table(kind="standard", image_size=(128, 128), num_classes=10):
+    """Rows for the article's 10-monkeys network (128x128x3, six ReLU Conv2D): 4,482,730 params;
+    kind='separable' keeps the first Conv2D and swaps the other five for SeparableConv2D: 4,231,658."""
+    if kind not in ("separable", "standard"):
+        raise ValueError(f"kind must be 'separable' or 'standard', got {kind!r}")
+    conv = "SeparableConv2D" if kind == "separable" else "Conv2D"
+    c = lambda layer, f: (layer, dict(filters=f, kernel_size=3, padding="same", activation="relu"))  # noqa: E731
     pool = ("MaxPool2D", dict(pool_size=2))
-    layers = [c(32), c(32), pool, c(64), c(64), pool, c(128), c(128), pool,
-              ("Flatten", {}), ("Dense", dict(units=128)), ("Dense", dict(units=10))]
-    return model_table((128, 128, 3), layers)
+    layers = [c("Conv2D", 32), c(conv, 32), pool, c(conv, 64), c(conv, 64), pool, c(conv, 128), c(conv, 128), pool,
+              ("Flatten", {}), ("Dense", dict(units=128)), ("Dense", dict(units=num_classes))]
+    return model_table((*image_size, 3), layers)
 
 
 def total_params(rows):

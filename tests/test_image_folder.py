@@ -313,7 +313,25 @@ def test_getitem_gives_the_epochs_batches(numbered):
         it[len(it)]
 
 
+def test_limit_keeps_a_fixed_seeded_subset_in_kerass_order(numbered):
+    def flow(**kwargs):
+        return ImageDataGenerator().flow_from_directory(numbered, target_size=(2, 3), color_mode="grayscale",
+                                                        class_mode="sparse", batch_size=4, verbose=False, **kwargs)
+
+    every = flow()
+    kept = flow(limit=5, seed=1)
+    assert kept.samples == 5 and len(kept) == 2 and kept.filenames == flow(limit=5, seed=1).filenames
+    positions = [every.filenames.index(name) for name in kept.filenames]
+    assert positions == sorted(positions)  # a subset, in Keras's order
+    np.testing.assert_array_equal(kept.classes, every.classes[positions])
+    assert flow(limit=5, seed=2).filenames != kept.filenames
+    assert flow(limit=50, seed=1).filenames == every.filenames
+    pixels = np.concatenate([kept[b][0] for b in range(len(kept))])[:, 0, 0, 0]  # each image's colour = its index
+    np.testing.assert_array_equal(np.sort(pixels), np.sort([int(n[-6:-4]) for n in kept.filenames]))
+
+
 @pytest.mark.parametrize("kwargs, match", [
+    (dict(limit=0), "limit"), (dict(limit=2.5), "limit"),
     (dict(target_size=(0, 5)), "target_size"), (dict(target_size=128), "target_size"),
     (dict(color_mode="cmyk"), "color_mode"), (dict(class_mode="raw"), "class_mode"),
     (dict(interpolation="area"), "interpolation"), (dict(subset="training"), "validation_split"),

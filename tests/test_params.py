@@ -104,11 +104,13 @@ def fashion_mnist_keras(kind):
     ])
 
 
-def monkeys_keras():
-    """The article's 10-monkeys network (128x128x3, six ReLU Conv2D)."""
-    conv = lambda f: keras.layers.Conv2D(filters=f, kernel_size=3, padding="same", activation="relu")  # noqa: E731
+def monkeys_keras(kind="standard"):
+    """The article's 10-monkeys network (128x128x3, six ReLU Conv2D; 'separable': SeparableConv2D after the first)."""
+    layer = keras.layers.SeparableConv2D if kind == "separable" else keras.layers.Conv2D
+    conv = lambda f: layer(filters=f, kernel_size=3, padding="same", activation="relu")  # noqa: E731
+    first = keras.layers.Conv2D(filters=32, kernel_size=3, padding="same", activation="relu")
     return keras.Sequential([
-        keras.Input((128, 128, 3)), conv(32), conv(32), keras.layers.MaxPool2D(2), conv(64), conv(64),
+        keras.Input((128, 128, 3)), first, conv(32), keras.layers.MaxPool2D(2), conv(64), conv(64),
         keras.layers.MaxPool2D(2), conv(128), conv(128), keras.layers.MaxPool2D(2), keras.layers.Flatten(),
         keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10, activation="softmax"),
     ])
@@ -126,11 +128,13 @@ def test_fashion_mnist_table_equals_keras(kind, total):
         assert row.layer in (type(layer).__name__, "MaxPool2D")  # Keras's class is MaxPooling2D
 
 
-def test_monkeys_table_equals_keras():
-    rows = params.monkeys_table()
-    model = monkeys_keras()
-    assert params.total_params(rows) == model.count_params() == 4_482_730
+@pytest.mark.parametrize("kind, total", [("standard", 4_482_730), ("separable", 4_231_658)])
+def test_monkeys_table_equals_keras(kind, total):
+    rows = params.monkeys_table(kind)
+    model = monkeys_keras(kind)
+    assert params.total_params(rows) == model.count_params() == total
     assert [r.params for r in rows] == [layer.count_params() for layer in model.layers]
+    assert [r.layer for r in rows][:2] == ["Conv2D", "SeparableConv2D" if kind == "separable" else "Conv2D"]
 
 
 def test_tables_print_like_a_model_summary():
@@ -170,7 +174,7 @@ def test_cli_without_a_layer_prints_the_fashion_mnist_comparison(capsys):
     code, out, _ = run_cli(capsys)
     assert code == 0 and "435,306" in out and "184,234" in out
     code, out, _ = run_cli(capsys, "--model", "monkeys")
-    assert code == 0 and "4,482,730" in out
+    assert code == 0 and "4,482,730" in out and "4,231,658" in out and "SeparableConv2D" in out
 
 
 def test_cli_rejects_what_keras_rejects(capsys):

@@ -98,6 +98,59 @@ def test_best_checkpoint_reloads_and_evaluates_to_the_saved_metrics(run, tree):
     assert loss == pytest.approx(metrics["best_checkpoint"]["val_loss"], rel=1e-5)  # validation = evaluation set
 
 
+def test_separable_model_is_the_same_network_with_separable_convolutions():
+    from scratchconv.nn import monkeys_model
+
+    model = monkeys.build_model(10, kind="separable")
+    kinds = [type(layer).__name__ for layer in model.layers if "Conv" in type(layer).__name__]
+    assert kinds == ["Conv2D"] + ["SeparableConv2D"] * 5
+    assert model.count_params() == monkeys.PARAMS["separable"] == 4_231_658
+    assert monkeys_model("separable").count_params() == 4_231_658  # scratchconv's, for the same network
+    with pytest.raises(ValueError, match="kind must be one of"):
+        monkeys.build_model(10, kind="depthwise")
+
+
+@pytest.mark.parametrize("model, augmentation", [("separable", "layers"), ("standard", "legacy")])
+def test_model_and_augmentation_options_run_end_to_end(tree, tmp_path, model, augmentation):
+    out = tmp_path / "run"
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        rc = monkeys.main(["--data-dir", str(tree), "--model", model, "--augmentation", augmentation,
+                           "--epochs", "1", "--limit", "4", "--batch-size", "4", "--out", str(out), "--verbose", "0"])
+    assert rc == 0
+    assert f"augmentation: {augmentation}" in text.getvalue()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["model"], metrics["augmentation"]) == (model, augmentation)
+    assert metrics["params"] == monkeys.PARAMS[model] and metrics["n_train"] == 4 and metrics["n_validation"] == 4
+    assert math.isfinite(metrics["final_model"]["loss"]) and (out / "best_model.keras").exists()
+
+
+def test_legacy_pipeline_is_the_articles_and_keeps_scratchconvs_subset(tree):
+    from scratchconv.data import ARTICLE_AUGMENTATION, ImageDataGenerator
+
+    labels, folders = monkeys.check_layout(tree)
+    names = list(labels["Label"])
+    train, validation, n_train, n_validation = monkeys.legacy_iterators(folders, names, batch_size=4, seed=3)
+    assert (n_train, n_validation) == (10, 10) and type(train).__name__ == "DirectoryIterator"
+    generator = train.image_data_generator
+    assert generator.rotation_range == ARTICLE_AUGMENTATION["rotation_range"] == 40
+    assert generator.shear_range == 0.2 and generator.zoom_range == [0.8, 1.2] and generator.horizontal_flip
+    assert generator.fill_mode == "nearest" and generator.rescale == pytest.approx(1 / 255)
+    assert train.shuffle and not validation.shuffle and train.target_size == (128, 128)
+    x, y = train[0]
+    assert x.shape == (4, 128, 128, 3) and y.shape == (4, 10) and 0 <= x.min() and x.max() <= 1
+    # validation (rescale only): the same pixels as scratchconv's flow_from_directory
+    ours = ImageDataGenerator(rescale=1 / 255).flow_from_directory(
+        folders["validation"], target_size=(128, 128), classes=names, batch_size=4, shuffle=False, verbose=False)
+    np.testing.assert_allclose(validation[1][0], ours[1][0], rtol=1e-6)
+    np.testing.assert_array_equal(validation[1][1], ours[1][1])
+    # --limit: the files scratchconv's --limit keeps, given to flow_from_dataframe
+    train, _, n_train, _ = monkeys.legacy_iterators(folders, names, batch_size=4, seed=3, limit=6)
+    ours = ImageDataGenerator(rescale=1 / 255).flow_from_directory(
+        folders["training"], target_size=(128, 128), classes=names, seed=3, limit=6, verbose=False)
+    assert n_train == 6 and train.filenames == ours.filenames and len(set(ours.filenames)) == 6
+
+
 # --------------------------------------------------------------------------- augmentation
 def test_augmentation_layers_are_the_articles_arguments():
     layers = monkeys.augmentation(seed=0).layers

@@ -36,7 +36,7 @@ EXPECTED_FIGURES = {
     "04_backward_derived.py": ["04_full_correlation.png", "04_gradient_check.png"],
     "05_params_and_flops.py": ["05_params_flops.png", "05_time_per_layer.png"],
     "06_training_vs_keras.py": ["06_learning_curves.png", "06_batch_loss.png"],
-    "07_monkeys_augmentation.py": ["07_each_layer.png", "07_augmented_grid.png"],
+    "07_monkeys_augmentation.py": ["07_each_layer.png", "07_augmented_grid.png", "07_composed_warp.png"],
     "08_winograd.py": ["08_one_tile.png", "08_tiles.png", "08_float32_error.png", "08_time_by_algorithm.png"],
 }
 

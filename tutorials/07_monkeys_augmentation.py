@@ -16,13 +16,16 @@
 # shears, zooms and horizontal flips. `ImageDataGenerator` is gone from Keras 3, so
 # `reference/monkeys.py` rebuilds the same augmentation from Keras preprocessing layers. This
 # tutorial takes one image through it: first each layer on its own (what does it do, within
-# which bounds — measured, not just stated), then the whole pipeline as a grid of variants.
+# which bounds — measured, not just stated), then the whole pipeline as a grid of variants, and
+# last the article's own composed warp — scratchconv's `ImageDataGenerator` beside Keras 2's and
+# beside the Keras 3 layers, with the differences measured.
 #
 # The image: set `SCRATCHCONV_MONKEYS_DIR` to your copy of the Kaggle data set (the folder
 # with `monkey_labels.txt`) to use a real monkey; otherwise a photo that ships with
 # matplotlib stands in — the augmentation does not care what is in the picture.
 #
-# Everything here is Keras: this tutorial needs TensorFlow (`pip install 'scratchconv[keras]'`).
+# This tutorial needs TensorFlow (`pip install 'scratchconv[keras]'`) and, for Keras 2's
+# generator, SciPy.
 
 # %%
 import os
@@ -228,6 +231,188 @@ fig.tight_layout(rect=(0, 0, 1, 0.96))
 save(fig, "07_augmented_grid.png", dpi=80)
 
 # %% [markdown]
+# ## The article's own augmentation: one composed warp, in scratchconv, Keras 2 and Keras 3
+#
+# `ImageDataGenerator` did not run the steps one after the other. For each image it drew one
+# set of numbers (an angle, a shift, a shear, two zoom factors, a coin for the flip), composed
+# rotation, shift, shear and zoom into **one** affine map, and sampled the image once, with
+# bilinear interpolation; the flip came after. scratchconv's `ImageDataGenerator`
+# (`scratchconv.data`, what `scratchconv train monkeys` trains with) does the same
+# arithmetic. Here is one draw, fixed to readable values, applied one step at a time and then
+# all at once.
+
+# %%
+import importlib
+
+from scratchconv.data import ARTICLE_AUGMENTATION, ImageDataGenerator
+from scratchconv.data import warp
+
+legacy_image = importlib.import_module("keras.src.legacy.preprocessing.image")  # Keras 2's generator, kept in Keras 3
+
+print("the article's arguments:", ARTICLE_AUGMENTATION)
+draw = {"theta": 25.0, "tx": -15.0, "ty": 10.0, "shear": 0.15, "zx": 0.9, "zy": 1.15,
+        "flip_horizontal": 1, "flip_vertical": 0}  # one draw, within the article's ranges
+print("one draw (as get_random_transform returns it; theta and shear in degrees, tx/ty in pixels):", draw)
+assert abs(draw["theta"]) <= 40 and abs(draw["tx"]) <= 0.2 * size and abs(draw["ty"]) <= 0.2 * size
+assert abs(draw["shear"]) <= 0.2 and 0.8 <= draw["zx"] <= 1.2 and 0.8 <= draw["zy"] <= 1.2
+
+ours = ImageDataGenerator(fill_mode="nearest")  # rescaling is separate (standardize): pixels stay 0..255 here
+neutral = {"theta": 0, "tx": 0, "ty": 0, "shear": 0, "zx": 1, "zy": 1, "flip_horizontal": 0, "flip_vertical": 0}
+steps = [("rotation 25°", {"theta": draw["theta"]}), ("shift tx, ty", {"tx": draw["tx"], "ty": draw["ty"]}),
+         ("shear 0.15°", {"shear": draw["shear"]}), ("zoom zx, zy", {"zx": draw["zx"], "zy": draw["zy"]}),
+         ("flip", {"flip_horizontal": 1})]
+each_step = [ours.apply_transform(image, {**neutral, **change}) for _, change in steps]  # 5 x (128, 128, 3)
+composed = ours.apply_transform(image, draw)  # (128, 128, 3): the whole draw, one sampling, then the flip
+
+# %% [markdown]
+# The map it samples with: for an output pixel (row, col), the input is read at
+# `matrix @ (row, col) + offset`. It is the product of the steps' own maps (each centred on the
+# image), in the order rotation, shift, shear, zoom — which is also the order in which the
+# steps act on the image when they are run one after the other.
+
+# %%
+def homogeneous(theta=0, tx=0, ty=0, shear=0, zx=1, zy=1):
+    """Keras's map for an (H, W) image as a 3x3 matrix on (row, col, 1); the identity when Keras skips it."""
+    affine = warp.keras_affine_matrix(theta, tx, ty, shear, zx, zy, size, size)
+    full = np.eye(3)
+    if affine is not None:
+        full[:2, :2], full[:2, 2] = affine
+    return full
+
+
+total = homogeneous(*(draw[k] for k in ("theta", "tx", "ty", "shear", "zx", "zy")))  # (3, 3)
+product = (homogeneous(theta=draw["theta"]) @ homogeneous(tx=draw["tx"], ty=draw["ty"])
+           @ homogeneous(shear=draw["shear"]) @ homogeneous(zx=draw["zx"], zy=draw["zy"]))  # (3, 3)
+np.set_printoptions(precision=4, suppress=True)
+print("composed map, input (row, col, 1) = M @ output (row, col, 1):\n", total)
+print("rotation @ shift @ shear @ zoom, each step's own centred map, multiplied:\n", product)
+assert np.allclose(total, product, atol=1e-9)
+print(f"largest entry difference between the two: {np.abs(total - product).max():.1e}")
+
+# %% [markdown]
+# The same draw through Keras 2's own code (`keras.src.legacy.preprocessing.image`, which
+# calls `scipy.ndimage.affine_transform`), and through the Keras 3 layers of
+# `reference/monkeys.py` with each layer's range pinned to this draw. The unit changes, measured
+# on this image: Keras 2's `tx` (drawn from `height_shift_range`, in pixels) moves the image
+# along its **columns** and is `RandomTranslation`'s `width_factor = -tx / width`; `ty` is
+# `height_factor = -ty / height`; `zx` acts on the columns too (`width_factor = zx - 1`), `zy`
+# on the rows; the shear angle `s` is `RandomShear`'s `x_factor = -sin(s)`. `RandomShear` and
+# `RandomFlip` also draw a sign or a coin, so they are handed their transformation directly.
+
+# %%
+keras2 = legacy_image.ImageDataGenerator(fill_mode="nearest").apply_transform(image, draw)  # (128, 128, 3)
+
+layers = keras.layers
+batch_shape = (1, size, size, 3)
+keras3_steps = [  # the pipeline's geometric layers, in its order, each pinned to this draw: (B, H, W, 3) -> same
+    layers.RandomRotation((draw["theta"] / 360,) * 2, fill_mode="nearest"),
+    layers.RandomTranslation((-draw["ty"] / size,) * 2, (-draw["tx"] / size,) * 2, fill_mode="nearest"),
+    lambda x: layers.RandomShear(x_factor=0.0, fill_mode="nearest").transform_images(x, {
+        "shear_factor": np.array([[-math.sin(math.radians(draw["shear"])), 0.0]], "float32"),
+        "input_shape": batch_shape}),
+    layers.RandomZoom((draw["zy"] - 1,) * 2, (draw["zx"] - 1,) * 2, fill_mode="nearest"),
+    lambda x: layers.RandomFlip("horizontal").transform_images(x, {"flips": np.array([[[[True]]]]),
+                                                                   "input_shape": batch_shape}),
+]
+
+
+def keras3_step(step, x):
+    """One pinned Keras 3 layer on one image (128, 128, 3) -> (128, 128, 3)."""
+    layer = keras3_steps[step]
+    out = layer(x[None], training=True) if isinstance(layer, keras.layers.Layer) else layer(x[None])
+    return np.asarray(out)[0]
+
+
+def difference(a, b):
+    gap = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
+    return gap.max(), gap.mean()
+
+
+print("each step alone, scratchconv vs the pinned Keras 3 layer (pixel values 0..255):")
+for k, ((name, _), ours_step) in enumerate(zip(steps, each_step)):
+    largest, mean = difference(ours_step, keras3_step(k, image))
+    print(f"  {name:<13} max |difference| {largest:7.3f}, mean |difference| {mean:.4f}")
+    if "shear" not in name:
+        assert largest < 0.01  # the same map, the same bilinear sampling, up to float32 rounding
+# RandomShear shears about the top-left corner, ImageDataGenerator about the centre: the two sheared
+# images are a constant shift apart. Shift scratchconv's by that much and they agree.
+shear_anchor = math.sin(math.radians(draw["shear"])) * (size - 1) / 2  # px along the columns
+anchored = ours.apply_transform(image, {**neutral, "shear": draw["shear"], "tx": -shear_anchor})  # (128, 128, 3)
+largest, mean = difference(anchored, keras3_step(2, image))
+print(f"  the shear differs by where it is anchored: RandomShear's image is ImageDataGenerator's shifted by "
+      f"{shear_anchor:.2f} px; with that shift added, max |difference| {largest:.3f}, mean {mean:.4f}")
+assert largest < 0.1
+
+keras3 = image
+for k in range(len(keras3_steps)):
+    keras3 = keras3_step(k, keras3)  # (128, 128, 3): the layers one after the other, as in reference/monkeys.py
+
+for name, other in (("Keras 2 (legacy ImageDataGenerator)", keras2), ("Keras 3 layers, pinned", keras3)):
+    largest, mean = difference(composed, other)
+    print(f"the whole draw, scratchconv vs {name}: max |difference| = {largest:.3g}, mean |difference| = {mean:.3g}")
+largest2, mean2 = difference(composed, keras2)
+largest3, mean3 = difference(composed, keras3)
+assert largest2 == 0  # bit for bit: the same float64 arithmetic as SciPy's sampling
+
+# Where do scratchconv and Keras 3 differ? Follow each output pixel back through the steps: the zoom
+# reads the sheared image at Z @ p, the shear the shifted one at S @ Z @ p, and so on to the
+# original at R @ T @ S @ Z @ p. The composed map needs only that last point inside the image; the
+# layers, which keep a 128x128 image between steps, need every intermediate point inside too.
+rows, cols = np.mgrid[0:size, 0:size]
+pixels = np.stack([rows, cols, np.ones_like(rows)]).reshape(3, -1).astype(np.float64)  # (3, 128*128)
+point = pixels
+step_maps = [homogeneous(zx=draw["zx"], zy=draw["zy"]), homogeneous(shear=draw["shear"]),
+             homogeneous(tx=draw["tx"], ty=draw["ty"]), homogeneous(theta=draw["theta"])]
+inside_each = []
+for step_map in step_maps:
+    point = step_map @ point  # where this pixel reads the image before this step
+    inside_each.append(((point[:2] >= 0) & (point[:2] <= size - 1)).all(axis=0).reshape(size, size)[:, ::-1])
+read_inside = inside_each[-1]  # (128, 128): the composed map reads the original image (flipped as the output)
+all_steps = np.logical_and.reduce(inside_each)  # (128, 128): and no step before needed a filled pixel
+gap = np.abs(composed.astype(np.float64) - keras3).mean(axis=-1)  # (128, 128)
+cropped = read_inside & ~all_steps
+for label, where in (("read from the image at every step", all_steps),
+                     ("read from the image, but through a pixel an earlier layer had filled", cropped),
+                     ("filled from the edges by both", ~read_inside)):
+    print(f"  {where.mean():4.0%} of the pixels {label}: mean |difference| {gap[where].mean():.2f}")
+assert np.allclose(point, total @ pixels)  # the steps' maps, followed one by one, end where the composed map reads
+assert gap[all_steps].mean() < 0.5 * gap[cropped].mean() and gap[all_steps].mean() < 5
+print("The Keras 3 layers sample once per step (four bilinear samplings: a little smoother, plus the shear's "
+      "0.17 px) and keep only a 128x128 image between steps, filling what a step moved out; the next step "
+      "moves those fills into view (the streaks at the corners). The composed map samples once and fills once.")
+
+
+# %% [markdown]
+# Top row: each step alone, then the whole draw. Bottom row: the whole draw in scratchconv,
+# Keras 2 and Keras 3, where scratchconv and Keras 3 differ (brighter = larger), and which
+# output pixels the composed map reads from inside the image.
+
+# %%
+fig, axes = plt.subplots(2, 7, figsize=(14, 5.4))
+panels = [("original", image)] + [(name, out) for (name, _), out in zip(steps, each_step)] + [("all at once", composed)]
+for ax, (title, picture) in zip(axes[0], panels):
+    ax.imshow(np.clip(picture / 255, 0, 1))
+    ax.set_title(title, fontsize=9)
+bottom = [("scratchconv", composed), (f"Keras 2 legacy\nmax |diff| {largest2:.0f}", keras2),
+          (f"Keras 3 layers\nmean |diff| {mean3:.1f}", keras3)]
+for ax, (title, picture) in zip(axes[1], bottom):
+    ax.imshow(np.clip(picture / 255, 0, 1))
+    ax.set_title(title, fontsize=9)
+axes[1, 3].imshow(gap, cmap="magma")
+axes[1, 3].set_title("|scratchconv - Keras 3|", fontsize=9)
+axes[1, 4].imshow(all_steps * 1.0 + cropped * 0.5, cmap="gray", vmin=0, vmax=1)
+axes[1, 4].set_title("image at every step (white),\nthrough a fill (grey)", fontsize=9)
+for ax in axes.ravel():
+    ax.set_xticks([])
+    ax.set_yticks([])
+for ax in axes[1, 5:]:
+    ax.axis("off")
+fig.suptitle("The article's augmentation, one draw: step by step, then composed (scratchconv, Keras 2, Keras 3)",
+             fontsize=10)
+fig.tight_layout(rect=(0, 0, 1, 0.94))
+save(fig, "07_composed_warp.png", dpi=80)
+
+# %% [markdown]
 # ## What to remember
 #
 # * `ImageDataGenerator`'s arguments map one-to-one onto preprocessing layers, with unit
@@ -236,3 +421,6 @@ save(fig, "07_augmented_grid.png", dpi=80)
 # * Augmentation only acts with `training=True`; validation images are only rescaled.
 # * Each draw stays within the promised bounds: ±40°, ±20 % shift, zoom 0.8–1.2 per axis,
 #   mirror or not.
+# * The article's `ImageDataGenerator` composes rotation, shift, shear and zoom into one map and
+#   samples once; scratchconv's reproduces it exactly (difference 0). The Keras 3 layers run the
+#   same steps in the same order but sample once per step: the same geometry, a little smoother.

@@ -3,7 +3,8 @@
     scratchconv tour                      the article's worked example, checked against Keras
     scratchconv params ...                count the parameters of a layer you describe
     scratchconv bench ...                 time every kernel against TensorFlow
-    scratchconv train fashion-mnist ...   train the article's network on scratchconv's kernels
+    scratchconv train fashion-mnist ...   train the article's Fashion-MNIST network on scratchconv's kernels
+    scratchconv train monkeys ...         train its 10 Monkey Species CNN, with its augmentation
     scratchconv evaluate CHECKPOINT       evaluate a saved checkpoint on the test set
 
 Each subcommand lives in its own module, which provides ``add_arguments(parser)``
@@ -20,7 +21,7 @@ COMMANDS = [
     ("tour", "scratchconv.cli.tour", "add_arguments", "run", "walk the article's worked example, checked against Keras"),
     ("params", "scratchconv.cli.params", "add_arguments", "run", "count the parameters of a layer you describe"),
     ("bench", "scratchconv.bench", "add_arguments", "run", "benchmark every kernel against TensorFlow"),
-    ("train", "scratchconv.cli.train", "add_train_arguments", "run_train", "train the article's network from scratch"),
+    ("train", "scratchconv.cli.train", "add_train_arguments", "run_train", "train one of the article's networks from scratch"),
     ("evaluate", "scratchconv.cli.train", "add_evaluate_arguments", "run_evaluate", "evaluate a saved checkpoint"),
 ]
 

@@ -1,8 +1,9 @@
-"""``scratchconv train fashion-mnist`` and ``scratchconv evaluate CHECKPOINT``.
+"""``scratchconv train fashion-mnist|monkeys`` and ``scratchconv evaluate CHECKPOINT``.
 
     scratchconv train fashion-mnist [--model separable|standard] [--epochs 10] [--batch-size 32]
         [--optimizer sgd|adam] [--learning-rate LR] [--limit N] [--data-dir DIR] [--out DIR]
         [--seed 0] [--init-from MODEL.keras] [--resume]
+    scratchconv train monkeys --data-dir DIR ...        (see train_monkeys.py)
     scratchconv evaluate CHECKPOINT [--data-dir DIR] [--batch-size 32] [--limit N] [--compare-keras]
 
 The data are found and prepared by ``scratchconv.datasets``, the same loader and the same
@@ -10,36 +11,42 @@ article's split and standardisation as ``reference/fashion_mnist.py``. The train
 article's settings: sparse categorical cross-entropy, SGD (Keras's default learning rate 0.01),
 accuracy, EarlyStopping(patience=5, min_delta=1e-3) and a best-only checkpoint on val_loss.
 
-The run folder (``--out``, default ``runs/fashion_mnist_<model>``):
-
-    checkpoint_best.npz   the epoch with the lowest val_loss (what ``scratchconv evaluate`` takes)
-    checkpoint_last.npz   the state after the last finished epoch (what ``--resume`` continues)
-    history.csv           loss, accuracy, val_loss, val_accuracy per epoch (rewritten every epoch)
-    learning_curves.png   the article's plot of the four series, y from 0 to 1
-    run.json              the settings, and at the end the test metrics and the timings
+The run folder (``--out``, default ``runs/fashion_mnist_<model>``) is run_folder.py's:
+checkpoint_best.npz, checkpoint_last.npz, history.csv, learning_curves.png, run.json.
 """
 
 import argparse
-import json
 import os
 import sys
 
 import numpy as np
 
 from ..data import DatasetError, load_fashion_mnist, split_and_standardize
-from ..nn import callbacks as cb
-from .._atomic import write_atomically
 from ..nn.loading import load_checkpoint
 from ..nn.networks import KINDS, fashion_mnist_model
 from ..nn.optimizers import OPTIMIZERS
+from . import run_folder
+from .run_folder import positive
 
-BEST, LAST, RUN = "checkpoint_best.npz", "checkpoint_last.npz", "run.json"
 # What a resumed run takes from the interrupted one (the data and the schedule must be the same).
 RESUMED_SETTINGS = ("model", "batch_size", "optimizer", "learning_rate", "limit", "seed", "init_from")
 
 
 def add_train_arguments(parser):
-    parser.add_argument("dataset", choices=["fashion-mnist"], help="the data set (the article's: fashion-mnist)")
+    """``train DATASET ...``: one sub-parser per data set, each with its own options and defaults."""
+    datasets = parser.add_subparsers(dest="dataset", metavar="DATASET", required=True)
+    add_fashion_mnist_arguments(datasets.add_parser(
+        "fashion-mnist", help="the article's Fashion-MNIST network (SeparableConv2D)",
+        description="Train the article's Fashion-MNIST network on scratchconv's kernels."))
+    from .train_monkeys import add_arguments
+
+    add_arguments(datasets.add_parser(
+        "monkeys", help="the article's 10 Monkey Species CNN, with its augmentation (Kaggle's folder)",
+        description="Train the article's 10 Monkey Species CNN on scratchconv's kernels, with the article's "
+                    "ImageDataGenerator augmentation."))
+
+
+def add_fashion_mnist_arguments(parser):
     parser.add_argument("--model", choices=KINDS, default="separable",
                         help="separable (the article's, 184,234 parameters) or standard (Conv2D, 435,306)")
     parser.add_argument("--epochs", type=int, default=10, help="number of epochs (default 10, as the article)")
@@ -54,13 +61,7 @@ def add_train_arguments(parser):
                         help="folder with the four Fashion-MNIST IDX .gz files (default: search, as the reference)")
     parser.add_argument("--out", default=None, metavar="DIR", help="run folder (default runs/fashion_mnist_<model>)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling")
-    parser.add_argument("--init-from", default=None, metavar="MODEL.keras",
-                        help="start from the weights of a saved Keras model of the same network "
-                             "(e.g. to compare with a Keras run from the same start)")
-    parser.add_argument("--resume", action="store_true",
-                        help=f"continue the run in --out from its {LAST}, exactly as if it had not stopped")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                        help="1: progress bar (default), 2: one line per epoch, 0: quiet")
+    run_folder.add_run_arguments(parser)
 
 
 def add_evaluate_arguments(parser):
@@ -71,11 +72,6 @@ def add_evaluate_arguments(parser):
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N test images")
     parser.add_argument("--compare-keras", action="store_true",
                         help="for a .keras file: also predict with Keras and report the largest difference")
-
-
-def _positive(value, option):
-    if value is not None and value < 1:
-        raise SystemExit(f"error: {option} must be >= 1, got {value}")
 
 
 def _load_data(data_dir, limit):
@@ -96,82 +92,41 @@ def _read(data_dir):
     return train, test, source
 
 
-def _write_json(path, obj):
-    write_atomically(path, lambda f: f.write(json.dumps(obj, indent=2) + "\n"), text=True)
-
-
-def _new_model(args):
-    if args.init_from:
-        from ..nn.loading import from_keras
-
-        model = from_keras(args.init_from)
-        print(f"initial weights from {args.init_from}")
-    else:
-        model = fashion_mnist_model(args.model, seed=args.seed)
-    model.rng = np.random.default_rng(args.seed)
-    optimizer = OPTIMIZERS[args.optimizer]
-    model.compile(optimizer() if args.learning_rate is None else optimizer(args.learning_rate),
-                  "sparse_categorical_crossentropy", ["accuracy"])
-    return model
-
-
 def run_train(args):
+    if args.dataset == "monkeys":
+        from .train_monkeys import run
+
+        return run(args)
     for value, option in ((args.epochs, "--epochs"), (args.batch_size, "--batch-size"), (args.limit, "--limit")):
-        _positive(value, option)
+        positive(value, option)
     out = args.out or os.path.join("runs", f"fashion_mnist_{args.model}")
-    settings = {key: getattr(args, key) for key in RESUMED_SETTINGS}
-    if args.resume:
-        if not os.path.exists(os.path.join(out, LAST)):
-            raise SystemExit(f"error: --resume: no {LAST} in {out}; start the run without --resume")
-        with open(os.path.join(out, RUN)) as f:
-            settings = json.load(f)["settings"]
-        print(f"resuming the run in {out} with its settings: {settings}")
-    os.makedirs(out, exist_ok=True)
+    settings = run_folder.start_run(out, {key: getattr(args, key) for key in RESUMED_SETTINGS}, args.resume)
     data = _load_data(args.data_dir, settings["limit"])
     (x_train, y_train), validation, (x_test, y_test) = data
     if args.resume:
-        model = load_checkpoint(os.path.join(out, LAST))
-        print(f"{model.epochs_done} epochs done; continuing to {args.epochs}")
+        model = run_folder.resumed_model(out, args.epochs)
     else:
-        model = _new_model(argparse.Namespace(**{**vars(args), **settings}))
-        _write_json(os.path.join(out, RUN), {"settings": settings})
-    model.summary()
-    timer = cb.EpochTimer()
-    callbacks = [cb.EarlyStopping(patience=5, min_delta=1e-3), timer, cb.CSVLogger(os.path.join(out, "history.csv")),
-                 cb.ModelCheckpoint(os.path.join(out, BEST), save_best_only=True),
-                 cb.ModelCheckpoint(os.path.join(out, LAST))]
-    history = model.fit(x_train, y_train, batch_size=settings["batch_size"], epochs=args.epochs,
-                        validation_data=validation, callbacks=callbacks, verbose=args.verbose,
-                        resume=args.resume)
-    try:
+        optimizer = OPTIMIZERS[settings["optimizer"]]
+        model = run_folder.initial_model(
+            out, settings, lambda: fashion_mnist_model(settings["model"], seed=settings["seed"]),
+            optimizer() if settings["learning_rate"] is None else optimizer(settings["learning_rate"]),
+            "sparse_categorical_crossentropy")
+
+    def plot(history, path):
         from ..nn.plots import plot_learning_curves
 
-        plot_learning_curves(history.history, os.path.join(out, "learning_curves.png"),
-                             title=f"Fashion-MNIST, {settings['model']} network (scratchconv)")
-    except ImportError as error:  # matplotlib/pandas are optional: pip install 'scratchconv[plot]'
-        print(f"no learning_curves.png ({error}); pip install 'scratchconv[plot]' for it")
-    final = model.evaluate(x_test, y_test, batch_size=settings["batch_size"], verbose=0)
-    best = load_checkpoint(os.path.join(out, BEST)).evaluate(x_test, y_test, batch_size=settings["batch_size"],
-                                                                verbose=0)
-    steady = timer.seconds[1:] or timer.seconds  # the first epoch includes Numba's compilation
-    report = {
-        "settings": settings,
-        "test": {"last_model": {"loss": final[0], "accuracy": final[1]},
-                 "best_checkpoint": {"loss": best[0], "accuracy": best[1]}},
-        "epochs_run": len(history.epoch), "epoch_seconds": timer.seconds,
-        "seconds_per_epoch": float(np.mean(steady)),  # training and validation
-        "history": history.history,
-    }
-    _write_json(os.path.join(out, RUN), report)
-    print(f"test loss {final[0]:.4f}, test accuracy {final[1]:.4f} (last model); best checkpoint: "
-          f"test loss {best[0]:.4f}, test accuracy {best[1]:.4f}")
-    print(f"{report['seconds_per_epoch']:.1f} s per epoch (training and validation, first epoch left out); "
-          f"run folder {out}")
+        plot_learning_curves(history, path, title=f"Fashion-MNIST, {settings['model']} network (scratchconv)")
+
+    batch_size = settings["batch_size"]
+    run_folder.train_and_report(
+        model, out, settings, epochs=args.epochs, verbose=args.verbose, resume=args.resume, plot=plot, split="test",
+        fit_args=dict(x=x_train, y=y_train, batch_size=batch_size, validation_data=validation),
+        evaluate=lambda m: m.evaluate(x_test, y_test, batch_size=batch_size, verbose=0))
 
 
 def run_evaluate(args):
-    _positive(args.batch_size, "--batch-size")
-    _positive(args.limit, "--limit")
+    positive(args.batch_size, "--batch-size")
+    positive(args.limit, "--limit")
     path = args.checkpoint
     if not os.path.exists(path):
         raise SystemExit(f"error: no checkpoint at {path}")

@@ -2,7 +2,7 @@
 with Keras 2's ``ImageDataGenerator`` augmentation (NumPy + Numba; Pillow decodes the images).
 
     from scratchconv.data import load_fashion_mnist, split_and_standardize
-    from scratchconv.data import ImageDataGenerator, read_monkey_labels, monkey_folders
+    from scratchconv.data import ImageDataGenerator, read_monkey_labels, monkey_folders, monkey_iterators
 """
 
 from .augment import ImageDataGenerator
@@ -14,11 +14,13 @@ from .fashion_mnist import (
     split_and_standardize,
     write_fashion_mnist,
 )
-from .image_folder import DirectoryIterator, list_image_folder, load_image
-from .monkeys import monkey_folders, read_monkey_labels
+from .image_folder import DirectoryIterator, list_image_folder, load_image, subset_indices
+from .monkeys import (ARTICLE_AUGMENTATION, check_monkey_layout, monkey_folders, monkey_iterators,
+                      read_monkey_labels)
 
 __all__ = [
-    "ArrayIterator", "BatchIterator", "DatasetError", "DirectoryIterator", "FashionMNIST", "ImageDataGenerator",
-    "list_image_folder", "load_fashion_mnist", "load_image", "monkey_folders", "read_monkey_labels",
-    "split_and_standardize", "write_fashion_mnist",
+    "ARTICLE_AUGMENTATION", "ArrayIterator", "BatchIterator", "DatasetError", "DirectoryIterator", "FashionMNIST",
+    "ImageDataGenerator", "check_monkey_layout", "list_image_folder", "load_fashion_mnist", "load_image",
+    "monkey_folders", "monkey_iterators", "read_monkey_labels", "split_and_standardize", "subset_indices",
+    "write_fashion_mnist",
 ]

@@ -207,7 +207,7 @@ class ImageDataGenerator:
     def flow_from_directory(self, directory, target_size=(256, 256), color_mode="rgb", classes=None,
                             class_mode="categorical", batch_size=32, shuffle=True, seed=None,
                             follow_links=False, subset=None, interpolation="nearest",
-                            keep_aspect_ratio=False, *, cache_bytes=None, prefetch=1, workers=None,
+                            keep_aspect_ratio=False, *, limit=None, cache_bytes=None, prefetch=1, workers=None,
                             verbose=True):
         """Augmented batches from a folder with one subfolder per class, as Keras's
         ``flow_from_directory`` (same files, order, labels, decoding and resizing); see
@@ -219,5 +219,5 @@ class ImageDataGenerator:
             directory, self, target_size=target_size, color_mode=color_mode, classes=classes,
             class_mode=class_mode, batch_size=batch_size, shuffle=shuffle, seed=seed,
             follow_links=follow_links, subset=subset, interpolation=interpolation,
-            keep_aspect_ratio=keep_aspect_ratio, cache_bytes=cache_bytes, prefetch=prefetch,
+            keep_aspect_ratio=keep_aspect_ratio, limit=limit, cache_bytes=cache_bytes, prefetch=prefetch,
             workers=workers, verbose=verbose)

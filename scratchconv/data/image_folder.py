@@ -91,6 +91,15 @@ def list_image_folder(directory, classes=None, follow_links=False, split=None):
     return class_names, filenames, np.array(labels, dtype=np.int32), skipped
 
 
+def subset_indices(count, limit, seed=None):
+    """Which files ``limit`` keeps: a fixed random subset of at most ``limit`` of ``count``, drawn from
+    ``seed`` (None: 0) and kept in order, (k,) int64; all of them when ``limit`` is None or >= count."""
+    if limit is None or limit >= count:
+        return np.arange(count)  # (count,)
+    chosen = np.random.default_rng(0 if seed is None else seed).choice(count, size=limit, replace=False)
+    return np.sort(chosen)  # (limit,)
+
+
 # --------------------------------------------------------------------------- decoding
 
 
@@ -162,7 +171,8 @@ class DirectoryIterator(BatchIterator):
     ``(x, y)`` with x (B, H, W, C) of the generator's dtype and y by ``class_mode``: 'categorical'
     one-hot (B, classes), 'binary'/'sparse' (B,) class indices, 'input' a copy of x, None: x alone.
 
-    Beyond Keras: ``cache_bytes`` (default 2 GiB): the most decoded uint8 pixels kept in memory;
+    Beyond Keras: ``limit``: keep at most that many files, a fixed random subset drawn from ``seed``
+    (``subset_indices``), in Keras's order; ``cache_bytes`` (default 2 GiB): the most decoded uint8 pixels kept in memory;
     ``prefetch``: batches prepared ahead in the background; ``workers``: decoding threads (default:
     the CPU count); ``skipped``: the files dropped for their extension; ``cached``: whether the
     images are in memory; ``verbose``: print Keras's "Found ..." line (and the skipped count).
@@ -170,8 +180,8 @@ class DirectoryIterator(BatchIterator):
 
     def __init__(self, directory, image_data_generator, target_size=(256, 256), color_mode="rgb", classes=None,
                  class_mode="categorical", batch_size=32, shuffle=True, seed=None, follow_links=False,
-                 subset=None, interpolation="nearest", keep_aspect_ratio=False, *, cache_bytes=None, prefetch=1,
-                 workers=None, verbose=True):
+                 subset=None, interpolation="nearest", keep_aspect_ratio=False, *, limit=None, cache_bytes=None,
+                 prefetch=1, workers=None, verbose=True):
         self.target_size = self._check_target_size(target_size)
         if color_mode not in COLOR_MODES:
             raise ValueError(f"color_mode must be one of {sorted(COLOR_MODES)}, got {color_mode!r}")
@@ -185,6 +195,8 @@ class DirectoryIterator(BatchIterator):
             raise ValueError(f"subset={subset!r} needs ImageDataGenerator(validation_split=...) between 0 and 1")
         if classes is not None and (isinstance(classes, str) or not all(isinstance(c, str) for c in classes)):
             raise TypeError(f"classes must be a list of subfolder names, got {classes!r}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+            raise ValueError(f"limit must be None or a positive integer (files kept), got {limit!r}")
         cache_bytes = DEFAULT_CACHE_BYTES if cache_bytes is None else cache_bytes
         if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, (int, np.integer)) or cache_bytes < 0:
             raise ValueError(f"cache_bytes must be a non-negative integer, got {cache_bytes!r}")
@@ -200,6 +212,8 @@ class DirectoryIterator(BatchIterator):
         self.split = None if subset is None else ((0, split) if subset == "validation" else (split, 1))
         names, self.filenames, self.classes, self.skipped = list_image_folder(
             self.directory, classes, follow_links, self.split)
+        kept = subset_indices(len(self.filenames), limit, seed)  # (samples,)
+        self.filenames, self.classes = [self.filenames[k] for k in kept], self.classes[kept]
         self.class_indices = {name: index for index, name in enumerate(names)}
         self.num_classes, self.samples = len(names), len(self.filenames)
         self.filepaths = [os.path.join(self.directory, name) for name in self.filenames]

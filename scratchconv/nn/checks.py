@@ -56,12 +56,3 @@ def check_verbose(verbose):
     if verbose not in (0, 1, 2) or isinstance(verbose, bool):
         raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
     return int(verbose)
-
-
-def check_validation_data(validation_data):
-    if validation_data is None:
-        return None
-    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-        raise TypeError("validation_data must be a tuple (x_val, y_val), "
-                        f"got {type(validation_data).__name__}")
-    return validation_data

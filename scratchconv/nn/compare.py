@@ -2,18 +2,24 @@
 
     python -m scratchconv.nn.compare [--model separable] [--epochs 10] [--limit N] [--data-dir DIR]
         [--out runs/compare_separable] [--seed 0] [--skip-keras]
+    python -m scratchconv.nn.compare --data monkeys --data-dir DIR [--model standard]
+        [--augmentation legacy|layers] [--epochs 10] [--batch-size 64] [--limit N] [--seed 7]
+        [--out runs/compare_monkeys_standard] [--skip-keras]
 
 1. Keras (the reference's ``build_model``/``compile_model``/``train_and_report``: the article's
    settings and callbacks) builds the network with seeded initial weights, saves them as
    ``initial.keras`` and trains: ``<out>/keras/``.
 2. scratchconv trains the same network from ``initial.keras`` with the same settings
-   (``scratchconv train fashion-mnist --init-from``): ``<out>/scratchconv/``.
+   (``scratchconv train fashion-mnist|monkeys --init-from``): ``<out>/scratchconv/``.
 3. The reference's best checkpoint is loaded into scratchconv (``from_keras``) and both predict
-   the test set: the largest difference in the probabilities and both accuracies.
-4. ``<out>/learning_curves_side_by_side.png`` and ``<out>/comparison.json``.
+   the test set (monkeys: the validation set): the largest difference in the probabilities and
+   both accuracies.
+4. ``<out>/learning_curves_side_by_side.png`` (both runs' curves in one figure) and
+   ``<out>/comparison.json``.
 
-The two trainings shuffle differently (each library's own random stream), so their curves are
-two runs of the same experiment from the same start, not the same numbers.
+The two trainings shuffle (and, for the monkeys, augment) differently (each library's own random
+stream), so their curves are two runs of the same experiment from the same start, not the same
+numbers. The monkeys' side is in compare_monkeys.py.
 """
 
 import argparse
@@ -50,13 +56,14 @@ def run_keras(out, kind, epochs, limit, data_dir, seed, batch_size=32):
         run_info={"model": kind, "limit": limit, "seed": seed, "initial_weights": "initial.keras"})
 
 
-def run_scratchconv(out, kind, epochs, limit, data_dir, seed):
+def run_scratchconv(out, kind, epochs, limit, data_dir, seed, batch_size=32):
     from ..cli.train import add_train_arguments, run_train
 
     parser = argparse.ArgumentParser()
     add_train_arguments(parser)
     argv = ["fashion-mnist", "--model", kind, "--epochs", str(epochs), "--out", os.path.join(out, "scratchconv"),
-            "--seed", str(seed), "--init-from", os.path.join(out, "initial.keras"), "--verbose", "2"]
+            "--seed", str(seed), "--init-from", os.path.join(out, "initial.keras"), "--verbose", "2",
+            "--batch-size", str(batch_size)]
     argv += ["--limit", str(limit)] if limit else []
     argv += ["--data-dir", data_dir] if data_dir else []
     run_train(parser.parse_args(argv))
@@ -82,20 +89,43 @@ def compare_predictions(keras_checkpoint, limit, data_dir):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m scratchconv.nn.compare", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", choices=("separable", "standard"), default="separable")
+    parser.add_argument("--data", choices=("fashion-mnist", "monkeys"), default="fashion-mnist")
+    parser.add_argument("--model", choices=("separable", "standard"), default=None,
+                        help="default: separable for fashion-mnist, standard for monkeys (the article's)")
+    parser.add_argument("--augmentation", choices=("legacy", "layers"), default="legacy",
+                        help="monkeys, Keras's pipeline: legacy (the article's ImageDataGenerator, default) or "
+                             "layers (Keras 3's preprocessing layers)")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=None, help="default 32 (fashion-mnist), 64 (monkeys)")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=None, help="default 0 (fashion-mnist), 7 (monkeys)")
     parser.add_argument("--skip-keras", action="store_true", help="reuse <out>/keras and <out>/initial.keras")
     args = parser.parse_args(argv)
-    out = args.out or os.path.join("runs", f"compare_{args.model}")
+    monkeys = args.data == "monkeys"
+    if monkeys and not args.data_dir:
+        parser.error("--data monkeys needs --data-dir DIR (Kaggle's 10-monkey-species folder)")
+    args.model = args.model or ("standard" if monkeys else "separable")
+    args.batch_size = args.batch_size or (64 if monkeys else 32)
+    args.seed = (7 if monkeys else 0) if args.seed is None else args.seed
+    out = args.out or os.path.join("runs", f"compare_monkeys_{args.model}" if monkeys else f"compare_{args.model}")
+    if monkeys:
+        from . import compare_monkeys as side
+
+        split, title = "validation", f"10 Monkey Species, {args.model} network, same initial weights"
+    else:
+        side = argparse.Namespace(
+            run_keras=lambda out, a: run_keras(out, a.model, a.epochs, a.limit, a.data_dir, a.seed, a.batch_size),
+            run_scratchconv=lambda out, a: run_scratchconv(out, a.model, a.epochs, a.limit, a.data_dir, a.seed,
+                                                           a.batch_size),
+            compare_predictions=lambda path, a: compare_predictions(path, a.limit, a.data_dir))
+        split, title = "test", f"Fashion-MNIST, {args.model} network, same initial weights"
     if not args.skip_keras:
-        run_keras(out, args.model, args.epochs, args.limit, args.data_dir, args.seed)
+        side.run_keras(out, args)
     with open(os.path.join(out, "keras", "metrics.json")) as f:
         keras_metrics = json.load(f)
-    ours = run_scratchconv(out, args.model, args.epochs, args.limit, args.data_dir, args.seed)
+    ours = side.run_scratchconv(out, args)
     import pandas as pd
 
     keras_history = pd.read_csv(os.path.join(out, "keras", "history.csv"))
@@ -103,20 +133,20 @@ def main(argv=None):
     from .plots import plot_side_by_side
 
     plot_side_by_side({"Keras": keras_history, "scratchconv": ours["history"]},
-                      os.path.join(out, "learning_curves_side_by_side.png"),
-                      title=f"Fashion-MNIST, {args.model} network, same initial weights")
+                      os.path.join(out, "learning_curves_side_by_side.png"), title=title)
     summary = {
         "settings": vars(args),
-        "test_accuracy": {"keras": keras_metrics["final_model"]["accuracy"],
-                          "scratchconv": ours["test"]["last_model"]["accuracy"]},
-        "best_checkpoint_test_accuracy": {"keras": keras_metrics["best_checkpoint"]["accuracy"],
-                                          "scratchconv": ours["test"]["best_checkpoint"]["accuracy"]},
+        f"{split}_accuracy": {"keras": keras_metrics["final_model"]["accuracy"],
+                              "scratchconv": ours[split]["last_model"]["accuracy"]},
+        f"best_checkpoint_{split}_accuracy": {"keras": keras_metrics["best_checkpoint"]["accuracy"],
+                                              "scratchconv": ours[split]["best_checkpoint"]["accuracy"]},
         "seconds_per_epoch": {"keras": keras_metrics["seconds_per_epoch"], "scratchconv": ours["seconds_per_epoch"]},
-        "predictions_on_keras_best_checkpoint": compare_predictions(
-            os.path.join(out, "keras", "best_model.keras"), args.limit, args.data_dir),
+        "predictions_on_keras_best_checkpoint": side.compare_predictions(
+            os.path.join(out, "keras", "best_model.keras"), args),
         "histories": {"keras": keras_history, "scratchconv": ours["history"]},
     }
-    summary["test_accuracy"]["difference"] = summary["test_accuracy"]["scratchconv"] - summary["test_accuracy"]["keras"]
+    accuracy = summary[f"{split}_accuracy"]
+    accuracy["difference"] = accuracy["scratchconv"] - accuracy["keras"]
     write_atomically(os.path.join(out, "comparison.json"), lambda f: json.dump(summary, f, indent=2), text=True)
     print(json.dumps({k: v for k, v in summary.items() if k != "histories"}, indent=2))
 

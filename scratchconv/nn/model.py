@@ -3,6 +3,7 @@
     model = Sequential([Conv2D(32, 3, padding="same", activation="selu", input_shape=(28, 28, 1)), ...])
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(x, y, epochs=10, validation_data=(x_val, y_val), callbacks=[...])
+    history = model.fit(train_iterator, validation_data=valid_iterator)   # (x, y) batches, see batch_sources
     loss, accuracy = model.evaluate(x_test, y_test)
 
 One training step on a batch (x, t):
@@ -20,7 +21,7 @@ import numpy as np
 from ..layers.base import Layer
 from ..layers.conv import _Conv
 from ..layers.core import MaxPool2D
-from . import checks, losses, memory, optimizers
+from . import batch_sources, checks, losses, memory, optimizers
 from .config import layer_from_config
 from .callbacks import Callback, History, ModelCheckpoint
 from .progress import ProgressBar, format_logs
@@ -252,19 +253,20 @@ class Sequential:
         return x, self.loss.check_targets(y, x.shape[0], n_classes, y_argument)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_data=None, shuffle=True, initial_epoch=0, resume=False):
+            validation_data=None, shuffle=True, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            resume=False):
         """Trains for ``epochs`` epochs (counted from 0, like Keras) and returns a History.
 
+        x: an array (with targets y), or a batch source giving (x, y) batches: a Keras
+        ``PyDataset``-like sequence (scratchconv.data's and Keras 2's image iterators), an iterator
+        or an iterable; validation_data: (x_val, y_val) or a batch source. See ``batch_sources``.
         resume=True continues a run loaded with ``scratchconv.nn.load_checkpoint``: its epoch,
         history, callback states, optimizer state and RNG state, exactly as if it had not stopped.
         """
-        # --- every check before any work
-        self._require_compiled("fit")
-        x, targets = self._checked(x, y, finite=True)
-        validation = checks.check_validation_data(validation_data)
-        if validation is not None:
-            validation = self._checked(*validation, "validation_data[0]", "validation_data[1]", finite=True)
+        self._require_compiled("fit")  # every check before any work (a source's batches: as they come)
         batch_size = checks.check_positive_int(32 if batch_size is None else batch_size, "batch_size")
+        train = batch_sources.batches(self, x, y, batch_size, shuffle, steps_per_epoch, finite=True)
+        validation = batch_sources.validation_batches(self, validation_data, batch_size, validation_steps)
         epochs = checks.check_positive_int(epochs, "epochs", 0)
         initial_epoch = checks.check_positive_int(initial_epoch, "initial_epoch", 0)
         verbose = checks.check_verbose(verbose)
@@ -284,32 +286,31 @@ class Sequential:
             cb.set_model(self)
         if resume:
             initial_epoch = self._resume_into(history, callbacks)
+            for source in filter(None, (train, validation)):  # a sequence's on_epoch_end() per epoch done
+                source.fast_forward(initial_epoch)
         else:
             self.stop_training = False
             for cb in ordered:
                 cb.on_train_begin()
         # --- train
-        n, steps = x.shape[0], -(-x.shape[0] // batch_size)
         for epoch in range(initial_epoch, epochs):
             if self.stop_training:
                 break
             for cb in ordered:
                 cb.on_epoch_begin(epoch)
-            bar = ProgressBar(steps, verbose, title=f"Epoch {epoch + 1}/{epochs}" if verbose else None)
-            order = self.rng.permutation(n) if shuffle else np.arange(n)
-            loss_sum, correct = 0.0, 0
-            for step in range(steps):
-                batch = order[step * batch_size : (step + 1) * batch_size]
-                batch_loss, batch_correct = self.train_step(x[batch], targets[batch])
-                loss_sum, correct = loss_sum + batch_loss, correct + int(batch_correct.sum())
-                seen = min((step + 1) * batch_size, n)
+            bar = ProgressBar(train.steps, verbose, title=f"Epoch {epoch + 1}/{epochs}" if verbose else None)
+            loss_sum, correct, seen = 0.0, 0, 0
+            for step, (x_batch, targets_batch) in enumerate(train.epoch()):
+                batch_loss, batch_correct = self.train_step(x_batch, targets_batch)
+                loss_sum, correct, seen = loss_sum + batch_loss, correct + int(batch_correct.sum()), seen + len(x_batch)
                 logs = self._logs(loss_sum, correct, seen)
                 bar.update(step + 1, seen, logs)
                 for cb in ordered:
                     cb.on_train_batch_end(step, logs)
+            train.on_epoch_end()
             if validation is not None:
-                logs.update(self._evaluate_arrays(*validation, batch_size, "val_"))
-            bar.finish(steps, n, logs)
+                logs.update(self._evaluate_batches(validation, "val_"))
+            bar.finish(train.steps, seen, logs)
             self.epochs_done = epoch + 1
             for cb in ordered:
                 cb.on_epoch_end(epoch, logs)
@@ -344,36 +345,39 @@ class Sequential:
         self.stop_training, self.epochs_done = state["stop_training"], state["epoch"]
         return state["epoch"]
 
-    def _evaluate_arrays(self, x, targets, batch_size, prefix=""):
-        loss_sum, correct = 0.0, 0
-        for start in range(0, x.shape[0], batch_size):
-            batch_loss, batch_correct = self.test_step(x[start : start + batch_size], targets[start : start + batch_size])
-            loss_sum, correct = loss_sum + batch_loss, correct + int(batch_correct.sum())
-        return self._logs(loss_sum, correct, x.shape[0], prefix)
+    def _evaluate_batches(self, batches, prefix=""):
+        """The logs (loss, metrics) over one pass of ``batches`` (ArrayBatches or SourceBatches)."""
+        loss_sum, correct, seen = 0.0, 0, 0
+        for x_batch, targets_batch in batches.epoch():
+            batch_loss, batch_correct = self.test_step(x_batch, targets_batch)
+            loss_sum, correct, seen = loss_sum + batch_loss, correct + int(batch_correct.sum()), seen + len(x_batch)
+        batches.on_epoch_end()
+        return self._logs(loss_sum, correct, seen, prefix)
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto"):
-        """[loss, metric...] on (x, y), as Keras's evaluate returns them."""
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", steps=None):
+        """[loss, metric...] on (x, y) or on a batch source's (x, y) batches, as Keras's evaluate returns them."""
         self._require_compiled("evaluate")
-        x, targets = self._checked(x, y)
         batch_size = checks.check_positive_int(32 if batch_size is None else batch_size, "batch_size")
+        batches = batch_sources.batches(self, x, y, batch_size, steps=steps, steps_argument="steps")
         verbose = checks.check_verbose(verbose)
-        logs = self._evaluate_arrays(x, targets, batch_size)
+        logs = self._evaluate_batches(batches)
         if verbose:
-            print(f"{-(-x.shape[0] // batch_size)} steps, {x.shape[0]} samples{format_logs(logs)}")
+            print(f"{batches.steps} steps{format_logs(logs)}")
         return [logs["loss"], *(logs[m] for m in self.metrics)]
 
-    def predict(self, x, batch_size=None, verbose="auto"):
-        """The model's outputs for x, computed batch by batch: (N, ...) -> (N, *output_shape[1:])."""
-        x = self._inputs(x)
+    def predict(self, x, batch_size=None, verbose="auto", steps=None):
+        """The outputs batch by batch, concatenated: x (N, ...) or a batch source's x -> (N, *output_shape[1:])."""
         batch_size = checks.check_positive_int(32 if batch_size is None else batch_size, "batch_size")
+        batches = batch_sources.batches(self, x, None, batch_size, steps=steps, steps_argument="steps",
+                                        targets=False)
         verbose = checks.check_verbose(verbose)
-        steps = -(-x.shape[0] // batch_size)
-        bar = ProgressBar(steps, verbose)
+        bar = ProgressBar(batches.steps, verbose)
         outputs = []
-        for step in range(steps):
-            outputs.append(self.forward(x[step * batch_size : (step + 1) * batch_size]))
-            bar.update(step + 1, min((step + 1) * batch_size, x.shape[0]), {})
-        bar.finish(steps, x.shape[0], {})
+        for step, (x_batch, _) in enumerate(batches.epoch()):
+            outputs.append(self.forward(x_batch))
+            bar.update(step + 1, sum(map(len, outputs)), {})
+        batches.on_epoch_end()
+        bar.finish(batches.steps, sum(map(len, outputs)), {})
         return np.concatenate(outputs)  # (N, ...)
 
     # --------------------------------------------------------------------------- saving and Keras

@@ -1,0 +1,121 @@
+"""The run folder of ``scratchconv train``, the same for every data set (``--out``):
+
+    checkpoint_best.npz   the epoch with the lowest val_loss (what ``scratchconv evaluate`` takes)
+    checkpoint_last.npz   the state after the last finished epoch (what ``--resume`` continues)
+    history.csv           loss, accuracy, val_loss, val_accuracy per epoch (rewritten every epoch)
+    learning_curves.png   the learning curves (Fashion-MNIST: the article's plot, y from 0 to 1;
+                          monkeys: accuracy and loss side by side)
+    run.json              the settings; at the end also the metrics of the last model and of the best
+                          checkpoint on the evaluation set ("test", or "validation" where there is
+                          no test set), the epochs run and the seconds per epoch
+
+A training calls, in order: ``start_run`` (the settings: the new ones, or with ``--resume`` the
+interrupted run's), then loads its data, ``initial_model`` or ``resumed_model``, and
+``train_and_report``. Every file is written atomically.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from .._atomic import write_atomically
+from ..nn import callbacks as cb
+from ..nn.loading import load_checkpoint
+
+BEST, LAST, RUN, CURVES = "checkpoint_best.npz", "checkpoint_last.npz", "run.json", "learning_curves.png"
+
+
+def add_run_arguments(parser):
+    """The options every training takes: --init-from, --resume, --verbose."""
+    parser.add_argument("--init-from", default=None, metavar="MODEL.keras",
+                        help="start from the weights of a saved Keras model of the same network "
+                             "(e.g. to compare with a Keras run from the same start)")
+    parser.add_argument("--resume", action="store_true",
+                        help=f"continue the run in --out from its {LAST}, exactly as if it had not stopped")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                        help="1: progress bar (default), 2: one line per epoch, 0: quiet")
+
+
+def positive(value, option):
+    if value is not None and value < 1:
+        raise SystemExit(f"error: {option} must be >= 1, got {value}")
+
+
+def write_json(path, obj):
+    write_atomically(path, lambda f: f.write(json.dumps(obj, indent=2) + "\n"), text=True)
+
+
+def start_run(out, settings, resume):
+    """The run's settings: ``settings`` for a new run; the interrupted run's (from its run.json) with resume."""
+    if not resume:
+        return settings
+    if not os.path.exists(os.path.join(out, LAST)):
+        raise SystemExit(f"error: --resume: no {LAST} in {out}; start the run without --resume")
+    with open(os.path.join(out, RUN)) as f:
+        settings = json.load(f)["settings"]
+    print(f"resuming the run in {out} with its settings: {settings}")
+    return settings
+
+
+def initial_model(out, settings, build, optimizer, loss, check=None):
+    """A new run's model: from ``settings['init_from']`` (a saved Keras model, which ``check(model)``
+    may refuse) or ``build()``; its shuffling seeded from ``settings['seed']``; compiled. Then
+    creates the run folder with run.json holding the settings."""
+    if settings.get("init_from"):
+        from ..nn.loading import from_keras
+
+        try:
+            model = from_keras(settings["init_from"])
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"error: --init-from {settings['init_from']}: {error}") from None
+        if check is not None:
+            check(model)
+        print(f"initial weights from {settings['init_from']}")
+    else:
+        model = build()
+    model.rng = np.random.default_rng(settings["seed"])
+    model.compile(optimizer, loss, ["accuracy"])
+    os.makedirs(out, exist_ok=True)
+    write_json(os.path.join(out, RUN), {"settings": settings})
+    return model
+
+
+def resumed_model(out, epochs):
+    model = load_checkpoint(os.path.join(out, LAST))
+    print(f"{model.epochs_done} epochs done; continuing to {epochs}")
+    return model
+
+
+def train_and_report(model, out, settings, *, fit_args, evaluate, split, plot, epochs, verbose, resume):
+    """Fit with the article's callbacks (EarlyStopping(patience=5, min_delta=1e-3) and a best-only
+    checkpoint on val_loss), the last-epoch checkpoint and history.csv; then draw the curves
+    (``plot(history, path)``), evaluate the last model and the best checkpoint with
+    ``evaluate(model) -> [loss, accuracy]`` on the ``split`` set, and write run.json."""
+    model.summary()
+    timer = cb.EpochTimer()
+    callbacks = [cb.EarlyStopping(patience=5, min_delta=1e-3), timer, cb.CSVLogger(os.path.join(out, "history.csv")),
+                 cb.ModelCheckpoint(os.path.join(out, BEST), save_best_only=True),
+                 cb.ModelCheckpoint(os.path.join(out, LAST))]
+    history = model.fit(**fit_args, epochs=epochs, callbacks=callbacks, verbose=verbose, resume=resume)
+    try:
+        plot(history.history, os.path.join(out, CURVES))
+    except ImportError as error:  # matplotlib/pandas are optional: pip install 'scratchconv[plot]'
+        print(f"no {CURVES} ({error}); pip install 'scratchconv[plot]' for it")
+    final = evaluate(model)
+    best = evaluate(load_checkpoint(os.path.join(out, BEST)))
+    steady = timer.seconds[1:] or timer.seconds  # the first epoch includes Numba's compilation
+    report = {
+        "settings": settings,
+        split: {"last_model": {"loss": final[0], "accuracy": final[1]},
+                "best_checkpoint": {"loss": best[0], "accuracy": best[1]}},
+        "epochs_run": len(history.epoch), "epoch_seconds": timer.seconds,
+        "seconds_per_epoch": float(np.mean(steady)),  # training and validation
+        "history": history.history,
+    }
+    write_json(os.path.join(out, RUN), report)
+    print(f"{split} loss {final[0]:.4f}, {split} accuracy {final[1]:.4f} (last model); best checkpoint: "
+          f"{split} loss {best[0]:.4f}, {split} accuracy {best[1]:.4f}")
+    print(f"{report['seconds_per_epoch']:.1f} s per epoch (training and validation, first epoch left out); "
+          f"run folder {out}")
+    return report
