@@ -4,17 +4,21 @@ No timing is asserted (speed is read from the printed table, never tested): the 
 tiny layers and check that every field is there and sane.
 """
 
+import argparse
+import importlib
 import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import tensorflow  # noqa: F401  (the ratio checks need TF; CI installs it, so no skip)
 
 from scratchconv import bench
-from scratchconv.bench import coldwarm
+from scratchconv.bench import coldwarm, report, shapes
 from scratchconv.bench.shapes import LayerSpec, parse_spec, parse_specs
 
+main = importlib.import_module("scratchconv.bench.main")  # the module (the package exports its main function)
 TINY = ["standard:6x6x4->4", "depthwise:6x6x4", "pointwise:6x6x4->4", "separable:5x7x4->6:m2"]
 
 
@@ -69,14 +73,16 @@ def _run_bench(argv, capsys):
 
 def test_smoke_json_has_every_field_and_positive_ratios(capsys, tmp_path):
     saved = tmp_path / "bench.json"
-    out = _run_bench(["--quick", "--json", "--repeats", "2", "--batch", "2", "--save", str(saved),
+    out = _run_bench(["--quick", "--json", "--repeats", "2", "--batch", "2", "--save", str(saved), "--no-torch",
                       "--shapes", *TINY], capsys)
     results = json.loads(out)
     assert json.loads(saved.read_text()) == results
-    for key in ("command", "settings", "machine", "tf_available", "tf_message", "peak", "noise", "rows",
-                "compile", "numba_startup", "naive", "seconds"):
+    for key in ("command", "settings", "machine", "tf_available", "tf_message", "torch_available", "torch_message",
+                "peak", "noise", "rows", "auto_choice", "compile", "numba_startup", "naive", "seconds"):
         assert key in results, key
     assert results["tf_available"] is True
+    assert results["torch_available"] is False and "--no-torch" in results["torch_message"]
+    assert results["settings"]["set"] == "article"
     assert results["peak"]["gflops"] > 0 and results["peak"]["tf_gflops"] > 0
     assert results["machine"]["tf_call_overhead_ms"] > 0
     assert [row["layer"] for row in results["rows"]] == TINY
@@ -96,6 +102,26 @@ def test_smoke_json_has_every_field_and_positive_ratios(capsys, tmp_path):
             assert entry["ratio"] > 0 and entry["ratio_best"] > 0
             assert entry["ratio"] == pytest.approx(entry["ours"]["ms"] / entry["tf"]["ms"])
             assert isinstance(entry["met"], bool) and entry["target"] > 0
+            assert entry["torch"] is None and entry["ratio_torch"] is None
+            assert entry["peer"] == "tf" and entry["ratio_peer"] == entry["ratio"]  # TF is the only peer here
+    # the standard layer: every algorithm timed, 'auto' among them, its time the row's
+    standard = results["rows"][0]
+    assert standard["algorithms"] == ["rows", "im2col", "winograd"]
+    assert standard["auto_algorithm"] in standard["algorithms"]
+    assert all(not row["algorithms"] and row["auto_algorithm"] is None for row in results["rows"][1:])
+    for phase in ("forward", "forward_backward"):
+        entry = standard[phase]
+        assert set(entry["algorithms"]) == {"rows", "im2col", "winograd"}
+        for stats in entry["algorithms"].values():
+            assert 0 < stats["min_ms"] <= stats["ms"] and stats["ratio"] == pytest.approx(stats["ms"] / entry["tf"]["ms"])
+        assert entry["ours"] == {k: v for k, v in entry["algorithms"][standard["auto_algorithm"]].items()
+                                 if k in entry["ours"]}
+        fastest = min(entry["algorithms"], key=lambda a: entry["algorithms"][a]["ms"])
+        assert entry["fastest_algorithm"] == fastest
+        assert entry["auto_is_fastest"] == (standard["auto_algorithm"] == fastest)
+        assert entry["auto_over_fastest"] >= 1.0
+    assert [(c["layer"], c["pass"]) for c in results["auto_choice"]] == [(TINY[0], "forward"),
+                                                                         (TINY[0], "forward_backward")]
     assert {c["kind"] for c in results["compile"]} == {"standard", "depthwise", "pointwise", "separable"}
     for c in results["compile"]:
         assert c["forward_first_ms"] > 0 and c["backward_first_ms"] > 0 and "forward_compile_ms" in c
@@ -113,17 +139,121 @@ def test_table_output_names_the_targets(capsys):
     assert "Numba 1 " in out and "TF intra-op" in out  # --threads: one count for Numba, OpenBLAS and TF
     assert "depthwise fwd+bwd <= 0.50" in out and "depthwise fwd     <= 1.25" in out
     assert "scratchconv bench --quick" in out
+    assert "torch ms" in out and "/peer" in out
 
 
-def test_without_tensorflow_prints_our_numbers_and_how_to_get_ratios():
-    # sys.modules[name] = None makes `import name` raise ImportError, as on a machine without TF.
-    code = ("import sys; sys.modules['tensorflow'] = None;"
+def test_table_prints_each_standard_algorithm_and_auto_s_choice(capsys):
+    out = _run_bench(["--quick", "--repeats", "1", "--batch", "2", "--no-naive", "--no-torch",
+                      "--shapes", "standard:6x6x4:f4", "standard:9x9x4:f3:s2"], capsys)
+    assert "standard layers by algorithm" in out
+    assert "auto chose the fastest algorithm measured on" in out and "of 4 (layer, pass)" in out
+    assert "no PyTorch ratios: PyTorch not timed (--no-torch)" in out
+    lines = [line for line in out.splitlines() if line.startswith("  standard:9x9x4->3:s2")]
+    assert len(lines) == 1 and "  im2col    " in lines[0]  # auto: column strides go to im2col
+    assert lines[0].split()[6] == "-"  # no Winograd at stride 2 (after rows and im2col: ms and ratio each)
+
+
+def test_algorithm_table_names_where_auto_was_not_the_fastest():
+    def phase(auto_ms, fastest):
+        stats = {name: {"ms": ms, "ratio_peer": ms / 2.0} for name, ms in (("rows", 3.0), ("im2col", 4.0))}
+        return {"algorithms": stats, "fastest_algorithm": fastest, "auto_is_fastest": fastest == "im2col",
+                "auto_over_fastest": auto_ms / stats[fastest]["ms"]}
+
+    rows = [{"layer": "standard:8x8x8->8", "algorithms": ["rows", "im2col"], "auto_algorithm": "im2col",
+             "forward": phase(4.0, "rows"), "forward_backward": phase(4.0, "rows")}]
+    text = "\n".join(report.algorithm_table({"rows": rows, "auto_choice": main.auto_choice(rows)}))
+    assert "3.000 (1.50)" in text and "4.000 (2.00)" in text and "auto not the fastest" in text
+    assert "on 0 of 2 (layer, pass); not on: standard:8x8x8->8 fwd (im2col 1.33x rows)" in text
+
+
+def test_sets_choose_layers_and_batch():
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(["--set", "monkeys"])
+    specs = main._check_args(args)
+    assert [s.label for s in specs] == ["standard:128x128x3->32", "standard:128x128x32->32",
+                                        "standard:64x64x64->64", "standard:32x32x128->128"]
+    assert args.batch == 64
+    args = parser.parse_args(["--set", "monkeys", "--batch", "2"])
+    assert main._check_args(args) and args.batch == 2
+    args = parser.parse_args([])
+    assert [s.label for s in main._check_args(args)] == list(shapes.DEFAULT_SPECS) and args.batch == 32
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--set", "cifar"])
+
+
+def test_standard_algorithms_and_auto():
+    assert shapes.standard_algorithms(parse_spec("standard:8x8x4->4")) == ("rows", "im2col", "winograd")
+    assert shapes.standard_algorithms(parse_spec("standard:8x8x4->4:s2")) == ("rows", "im2col")
+    assert shapes.standard_algorithms(parse_spec("standard:8x8x4->4:k5")) == ("rows", "im2col")
+    assert shapes.standard_algorithms(parse_spec("depthwise:8x8x4")) == ()
+    first = parse_spec("standard:28x28x1->32")  # a first layer: few input channels for the filters
+    assert shapes.auto_algorithm(first, shapes.make_arrays(first, 2, np.float32)) == "im2col"
+    spec = parse_spec("standard:8x8x64->64")
+    arrays = shapes.make_arrays(spec, 2, np.float32)
+    y = shapes.make_calls(spec, arrays)[0]()
+    for algorithm in shapes.standard_algorithms(spec):  # forcing each one computes the same layer
+        np.testing.assert_allclose(shapes.make_calls(spec, arrays, algorithm=algorithm)[0](), y, rtol=1e-4, atol=1e-4)
+
+
+def test_without_tensorflow_or_torch_prints_our_numbers_and_how_to_get_ratios():
+    # sys.modules[name] = None makes `import name` raise ImportError, as on a machine without TF or PyTorch.
+    code = ("import sys; sys.modules['tensorflow'] = None; sys.modules['torch'] = None;"
             "from scratchconv.bench import main;"
-            "sys.exit(main(['--quick', '--repeats', '1', '--batch', '2', '--no-naive', '--shapes', 'pointwise:4x4x3->2']))")
+            "sys.exit(main(['--quick', '--repeats', '1', '--batch', '2', '--no-naive', '--shapes', 'pointwise:4x4x3->2',"
+            " 'standard:5x5x2->3']))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    assert "pointwise:4x4x3->2" in proc.stdout
+    assert "pointwise:4x4x3->2" in proc.stdout and "standard layers by algorithm" in proc.stdout
     assert "pip install 'scratchconv[keras]'" in proc.stdout
+    assert "pip install 'scratchconv[bench]'" in proc.stdout
+
+
+TORCH_SPECS = ["standard:6x7x4->5:k2", "standard:9x9x4->3:s2", "depthwise:6x6x4:m2", "depthwise:8x8x4:s2",
+               "pointwise:6x6x4->4", "separable:5x7x4->6:m2", "separable:8x8x4->6:s2:k4"]
+
+
+def test_torch_computes_the_same_layers_in_both_memory_formats():
+    # PyTorch only: the comparison is optional (pip install 'scratchconv[bench]'), so CI may skip this one.
+    torch = pytest.importorskip("torch")
+    from scratchconv.bench import torch_ops
+    from scratchconv.bench.measure import max_rel_diff
+
+    assert torch_ops.load_torch(1)[0] is torch and torch.get_num_threads() == 1
+    for text in TORCH_SPECS:  # asymmetric 'same' padding (even kernel, strides) goes through F.pad
+        spec = parse_spec(text)
+        arrays = shapes.make_arrays(spec, 2, np.float32)
+        ours = shapes.make_calls(spec, arrays)[1]()
+        for fmt in torch_ops.FORMATS:
+            forward, forward_backward, keras_layout = torch_ops.make_torch_calls(torch, spec, arrays, fmt)
+            theirs = keras_layout(forward_backward())
+            assert [a.shape for a in theirs] == [a.shape for a in ours], text
+            assert max_rel_diff(ours, theirs) < 1e-5, (text, fmt)
+            assert max_rel_diff(ours[:1], keras_layout([forward()])) < 1e-5, (text, fmt)
+            assert max_rel_diff(ours, keras_layout(forward_backward())) < 1e-5  # no gradient accumulated
+
+
+def test_torch_columns_in_json_and_table(capsys):
+    pytest.importorskip("torch")
+    out = _run_bench(["--quick", "--json", "--repeats", "1", "--batch", "2", "--no-naive", "--threads", "1",
+                      "--shapes", "standard:6x6x4:f4", "depthwise:6x6x4"], capsys)
+    results = json.loads(out)
+    assert results["torch_available"] is True and results["torch_message"] is None
+    assert results["machine"]["torch_intra_op_threads"] == 1 and results["machine"]["torch"]
+    for row in results["rows"]:
+        assert row["torch_error"] is None and row["max_rel_diff_vs_torch"] < 1e-4
+        for phase in ("forward", "forward_backward"):
+            entry = row[phase]
+            assert row["torch_formats"][phase] == entry["torch_format"] in ("nchw", "channels_last")
+            assert min(row["torch_format_ms"][phase].values()) == row["torch_format_ms"][phase][entry["torch_format"]]
+            assert entry["torch"]["ms"] > 0
+            assert entry["ratio_torch"] == pytest.approx(entry["ours"]["ms"] / entry["torch"]["ms"])
+            peer = min(("tf", "torch"), key=lambda p: entry[p]["ms"])
+            assert entry["peer"] == peer and entry["ratio_peer"] == pytest.approx(entry["ours"]["ms"] / entry[peer]["ms"])
+            for stats in entry.get("algorithms", {}).values():
+                assert stats["ratio_torch"] == pytest.approx(stats["ms"] / entry["torch"]["ms"])
+    assert _run_bench(["--quick", "--repeats", "1", "--batch", "2", "--no-naive", "--threads", "1",
+                       "--shapes", "pointwise:4x4x2:f2"], capsys).count("torch") >= 3
 
 
 def test_importing_bench_does_not_import_tensorflow():

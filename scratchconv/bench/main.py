@@ -1,21 +1,25 @@
-"""``scratchconv bench``: time every kernel against TensorFlow, side by side in one process.
+"""``scratchconv bench``: time every kernel against TensorFlow and PyTorch, side by side in one process.
 
 For each layer (by default the article's Fashion-MNIST layers at batch 32, float32, NHWC, 3x3,
-stride 1, 'same') it prints forward and forward+backward (every gradient) median milliseconds,
-GFLOP/s, the share of the machine's peak (a large matmul timed in the same run) and the time
-ratio scratchconv / TensorFlow, with the targets of issue 6 beside them; then the Numba compile
-cost (first call minus steady state, cache warm or cold) and the loop-by-loop versions for
-contrast. ``--cold-warm`` instead times import + first call in two fresh processes (empty Numba
-cache, then warm) and ``scratchconv tour``.
+stride 1, 'same'; ``--set monkeys`` the 10-monkeys network's standard layers at batch 64) it
+prints forward and forward+backward (every gradient) median milliseconds, GFLOP/s, the share of
+the machine's peak (a large matmul timed in the same run) and the time ratio scratchconv /
+TensorFlow, with the targets of issue 6 beside them, and against PyTorch (when installed) and the
+faster of the two; for a standard layer each algorithm's time and whether ``algorithm="auto"``
+chose the fastest; then the Numba compile cost (first call minus steady state, cache warm or
+cold) and the loop-by-loop versions for contrast. ``--cold-warm`` instead times import + first
+call in two fresh processes (empty Numba cache, then warm) and ``scratchconv tour``.
 
     python -m scratchconv bench                                   # the article's layers
+    python -m scratchconv bench --set monkeys                     # the 10-monkeys standard layers
     python -m scratchconv bench --shapes 'standard:56x56x64->64' depthwise:28x28x128:s2 --batch 8
     python -m scratchconv bench --quick --json > bench.json
     python -m scratchconv bench --cold-warm
 
 How the timing copes with a noisy machine (interleaved rounds, a probe per round, medians) is
-described in ``scratchconv/timing.py``; the FLOP counts in ``shapes.py``; TF's
-side and the thread settings in ``tensorflow_ops.py``.
+described in ``timing.py``; one layer's items and its row of results in ``measure.py``; the FLOP
+counts in ``shapes.py``; TF's side and the thread settings in ``tensorflow_ops.py``, PyTorch's in
+``torch_ops.py``.
 """
 
 import argparse
@@ -23,15 +27,11 @@ import json
 import os
 import sys
 import time
-import warnings
 
 import numpy as np
 
 from . import env, report, shapes, timing
-
-# Time ratio targets scratchconv / TF (issue 6): forward+backward per kind, forward alone everywhere.
-FORWARD_BACKWARD_TARGETS = {"depthwise": 0.5, "pointwise": 0.8, "separable": 0.7, "standard": 1.25}
-FORWARD_TARGET = 1.25
+from .measure import measure_layer, summarize_layer
 
 
 def add_arguments(parser):
@@ -39,16 +39,20 @@ def add_arguments(parser):
                         help="layers to time instead of the article's, as KIND:HxWxC[->F][:OPTION...], e.g. "
                              "'standard:28x28x32->32' depthwise:14x14x64 'separable:7x7x128->128:k3:s1' "
                              "(quote '->' or write :fF; options kN[xM] sN[xM] dN[xM] mN same valid)")
-    parser.add_argument("--batch", type=int, default=32, help="batch size (default 32)")
+    parser.add_argument("--set", choices=sorted(shapes.SETS), default="article", dest="layer_set",
+                        help="the layers to time: 'article' (default: the Fashion-MNIST network's 11 layers, batch "
+                             "32) or 'monkeys' (the 10-monkeys network's standard layers, 128x128 images, batch 64)")
+    parser.add_argument("--batch", type=int, default=None, help="batch size (default 32, 64 with --set monkeys)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="default float32")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="interleaved rounds per layer (default 15, 5 with --quick)")
+                        help="interleaved rounds per layer (default 15, 5 with --quick; 7 and 3 with --set monkeys)")
     parser.add_argument("--quick", action="store_true",
                         help="fewer rounds, shorter timed blocks, fewer peak matmuls: a rough table in a fraction "
                              "of the time")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
     parser.add_argument("--save", metavar="PATH", help="also write the JSON results to PATH")
     parser.add_argument("--no-tf", action="store_true", help="do not time TensorFlow (no ratios)")
+    parser.add_argument("--no-torch", action="store_true", help="do not time PyTorch (timed when it is installed)")
     parser.add_argument("--no-naive", action="store_true", help="skip the loop-by-loop versions")
     parser.add_argument("--naive-batch", type=int, default=1,
                         help="batch of the one call to each loop-by-loop version (default 1)")
@@ -67,6 +71,9 @@ def add_arguments(parser):
 
 
 def _check_args(args):
+    specs, batch = shapes.SETS[args.layer_set]
+    if args.batch is None:
+        args.batch = batch
     if args.batch < 1:
         raise ValueError(f"--batch must be >= 1, got {args.batch}")
     if args.naive_batch < 1:
@@ -83,7 +90,7 @@ def _check_args(args):
         raise ValueError(f"--tf-inter-op must be >= 0, got {args.tf_inter_op}")
     if args.probe_threshold <= 1:
         raise ValueError(f"--probe-threshold must be > 1, got {args.probe_threshold}")
-    return shapes.parse_specs(args.shapes or shapes.DEFAULT_SPECS)
+    return shapes.parse_specs(args.shapes or specs)
 
 
 def _log(message):
@@ -96,21 +103,6 @@ def _load_average():
         return os.getloadavg()[0]
     except (AttributeError, OSError):
         return None
-
-
-def _rate(flops, ms, peak):
-    gflops = flops / (ms * 1e-3) / 1e9
-    return {"gflops": gflops, "peak_share": gflops / peak if peak else None}
-
-
-def _max_rel_diff(ours, theirs):
-    """Largest |ours - tf| / max|tf| over y and every gradient (bias gradient included)."""
-    worst = 0.0
-    for a, b in zip(ours, theirs):
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        scale = max(float(np.max(np.abs(b))) if b.size else 0.0, 1e-30)
-        worst = max(worst, float(np.max(np.abs(a - b))) / scale if b.size else 0.0)
-    return worst
 
 
 def measure_peak(peak, tf, dtype, quick):
@@ -150,57 +142,6 @@ def measure_compile(specs, batch, dtype, seed):
                              "backward_first_ms": 1e3 * backward_s, "kernels_loaded": loaded,
                              "kernels_compiled": compiled, "cache": env.cache_state(loaded, compiled)}
     return result
-
-
-def measure_layer(spec, batch, dtype, seed, tf, probe, rounds, block_s, max_calls, threshold):
-    """Raw interleaved timings of one layer (ours, and TF's when tf is given)."""
-    arrays = shapes.make_arrays(spec, batch, dtype, seed)
-    ours_forward, ours_forward_backward, _ = shapes.make_calls(spec, arrays)
-    items = {"ours_forward": ours_forward, "ours_forward_backward": ours_forward_backward}
-    tf_error = rel_diff = None
-    if tf is not None:
-        from .tensorflow_ops import make_tf_calls
-
-        try:
-            with warnings.catch_warnings():
-                # TF warns, then computes something else, for e.g. depthwise with strides and dilation > 1
-                warnings.filterwarnings("error", message="When dilation rate")
-                tf_forward, tf_forward_backward = make_tf_calls(tf, spec, arrays)
-                rel_diff = _max_rel_diff(ours_forward_backward(), [t.numpy() for t in tf_forward_backward()])
-                tf_forward()
-            items = {"ours_forward": ours_forward, "tf_forward": tf_forward,
-                     "ours_forward_backward": ours_forward_backward, "tf_forward_backward": tf_forward_backward}
-        except Exception as error:  # TF's kernels cannot run some layers (e.g. depthwise strides + dilation)
-            tf_error = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
-    raw = timing.run_rounds(items, probe, rounds, block_s, max_calls, threshold)
-    return {"spec": spec, "raw": raw, "tf_error": tf_error, "max_rel_diff_vs_tf": rel_diff}
-
-
-def summarize_layer(measured, batch, peak, probe_quiet, threshold, wanted_rounds):
-    """One row of results from a layer's raw timings (medians over the kept rounds, ratios, targets)."""
-    spec, raw = measured["spec"], measured["raw"]
-    rounds = len(raw["probes"]) - 1
-    kept, noisy = timing.kept_rounds(raw["probes"], probe_quiet, threshold, max(1, (wanted_rounds + 2) // 3))
-    flops = spec.flops(batch)
-    g = spec.geometry(batch)
-    row = {"layer": spec.label, "kind": spec.kind, "input": [batch, spec.h, spec.w, spec.c],
-           "output": [batch, g.out_h, g.out_w, spec.out_channels()], "flops": flops, "rounds": rounds,
-           "kept_rounds": len(kept), "discarded_rounds": rounds - len(kept),
-           "noisy": noisy, "probe_median_ms": 1e3 * float(np.median(raw["probes"])),
-           "tf_error": measured["tf_error"], "max_rel_diff_vs_tf": measured["max_rel_diff_vs_tf"]}
-    for phase in ("forward", "forward_backward"):
-        ours = timing.summarize(raw["times"][f"ours_{phase}"], kept)
-        ours.update(_rate(flops[phase], ours["ms"], peak))
-        entry = {"ours": ours, "tf": None, "ratio": None, "ratio_best": None,
-                 "target": FORWARD_TARGET if phase == "forward" else FORWARD_BACKWARD_TARGETS[spec.kind],
-                 "met": None}
-        if f"tf_{phase}" in raw["times"]:
-            theirs = timing.summarize(raw["times"][f"tf_{phase}"], kept)
-            theirs.update(_rate(flops[phase], theirs["ms"], peak))
-            entry.update(tf=theirs, ratio=ours["ms"] / theirs["ms"], ratio_best=ours["min_ms"] / theirs["min_ms"])
-            entry["met"] = entry["ratio"] <= entry["target"]
-        row[phase] = entry
-    return row
 
 
 def measure_naive(specs, rows, batch, dtype, seed):
@@ -250,7 +191,8 @@ def run_bench(args, specs):
 
 def _run_bench(args, specs):
     quick = args.quick
-    rounds = args.repeats or (5 if quick else 15)
+    monkeys = args.layer_set == "monkeys"
+    rounds = args.repeats or ((3 if monkeys else 5) if quick else (7 if monkeys else 15))
     block_s, max_calls = (0.003, 20) if quick else (0.010, 50)
     dtype = np.dtype(args.dtype)
     started = time.time()
@@ -278,6 +220,14 @@ def _run_bench(args, specs):
         from .tensorflow_ops import load_tensorflow
 
         tf, tf_message = load_tensorflow(threads, args.tf_inter_op)
+    # 2b. PyTorch, when installed, with the same thread count.
+    torch = torch_message = None
+    if args.no_torch:
+        torch_message = "PyTorch not timed (--no-torch)"
+    else:
+        from .torch_ops import load_torch
+
+        torch, torch_message = load_torch(threads)
     # 3. The machine's peak, in this run.
     _log("peak: large matmul ...")
     peak = {"matmul_size": 512}
@@ -287,7 +237,7 @@ def _run_bench(args, specs):
     for spec in specs:
         _log(f"  {spec.label} ...")
         measured.append(measure_layer(spec, args.batch, dtype, args.seed, tf, probe, rounds, block_s, max_calls,
-                                      args.probe_threshold))
+                                      args.probe_threshold, torch))
     probe_quiet = probe.quiet()
     _log("peak again (the best of both counts) ...")
     measure_peak(peak, tf, dtype, quick)
@@ -311,14 +261,21 @@ def _run_bench(args, specs):
         machine["tensorflow"] = tf.__version__
         machine["tf_intra_op_threads"], machine["tf_inter_op_threads"] = thread_settings(tf)
         machine["tf_call_overhead_ms"] = call_overhead_ms(tf)
+    if torch is not None:
+        from .torch_ops import thread_settings as torch_threads
+
+        machine["torch"] = torch.__version__
+        machine["torch_intra_op_threads"], machine["torch_inter_op_threads"] = torch_threads(torch)
     return {
         "command": _command(args),
-        "settings": {"batch": args.batch, "dtype": args.dtype, "rounds": rounds, "quick": quick,
+        "settings": {"set": args.layer_set, "batch": args.batch, "dtype": args.dtype, "rounds": rounds, "quick": quick,
                      "block_ms": 1e3 * block_s, "max_calls_per_block": max_calls,
                      "probe_threshold": args.probe_threshold, "naive_batch": args.naive_batch, "seed": args.seed},
         "machine": machine,
         "tf_available": tf is not None,
         "tf_message": tf_message,
+        "torch_available": torch is not None,
+        "torch_message": torch_message,
         "peak": peak,
         "noise": {"probe_quiet_ms": 1e3 * probe_quiet, "probe_median_ms": 1e3 * float(np.median(probe.history)),
                   "probe_min_ms": 1e3 * min(probe.history), "load_average": load_average,
@@ -326,11 +283,21 @@ def _run_bench(args, specs):
                   "discarded_rounds": sum(r["discarded_rounds"] for r in rows),
                   "noisy_layers": [r["layer"] for r in rows if r["noisy"]]},
         "rows": rows,
+        "auto_choice": auto_choice(rows),
         "compile": list(compile_info.values()),
         "numba_startup": {"first_kernel_ms": 1e3 * probe.first_call_s, "cache": probe.first_call_cache},
         "naive": naive,
         "seconds": time.time() - started,
     }
+
+
+def auto_choice(rows):
+    """For each standard layer and pass: the algorithm 'auto' ran, the fastest one measured, and
+    auto's time over the fastest's (1.0 when auto chose the fastest)."""
+    return [{"layer": row["layer"], "pass": phase, "auto": row["auto_algorithm"],
+             "fastest": row[phase]["fastest_algorithm"], "auto_is_fastest": row[phase]["auto_is_fastest"],
+             "auto_over_fastest": row[phase]["auto_over_fastest"]}
+            for row in rows if row["algorithms"] for phase in ("forward", "forward_backward")]
 
 
 def write_json(path, results):

@@ -27,14 +27,18 @@ def header(results):
     blas_threads = "?" if m["blas_threads"] is None else m["blas_threads"]
     lines = [
         f"$ {results['command']}",
-        f"batch {s['batch']}, {s['dtype']}, NHWC; {s['rounds']} interleaved rounds per layer"
+        f"layers: {s.get('set', 'article')} set; batch {s['batch']}, {s['dtype']}, NHWC; {s['rounds']} interleaved "
+        "rounds per layer"
         + (" (--quick)" if s["quick"] else ""),
         f"machine: {m['cpu']}, {m['cpus']} CPUs; numpy {m['numpy']}, numba {m['numba']}"
-        + (f", tensorflow {m['tensorflow']}" if "tensorflow" in m else ""),
+        + (f", tensorflow {m['tensorflow']}" if "tensorflow" in m else "")
+        + (f", torch {m['torch']}" if "torch" in m else ""),
         f"threads: Numba {m['numba_threads']} ({m['numba_threading_layer']}), {m['blas']} {blas_threads}"
         + (" (could not set)" if m.get("blas_threads_set") is False else "")
         + (f", TF intra-op {m['tf_intra_op_threads']} / inter-op {m['tf_inter_op_threads']}"
-           if "tf_intra_op_threads" in m else ""),
+           if "tf_intra_op_threads" in m else "")
+        + (f", torch intra-op {m['torch_intra_op_threads']} / inter-op {m['torch_inter_op_threads']}"
+           if "torch_intra_op_threads" in m else ""),
         f"peak: best of many {peak['matmul_size']}^3 matmuls, np.matmul {peak['numpy_gflops']:.1f} GFLOP/s"
         + (f", tf.matmul {peak['tf_gflops']:.1f} GFLOP/s" if "tf_gflops" in peak else "")
         + f" -> peak {peak['gflops']:.1f} GFLOP/s",
@@ -58,16 +62,24 @@ def header(results):
     if noise["probe_quiet_ms"] > 1.0:
         lines.append("WARNING: even the quietest probes were slow: idle OpenMP/OpenBLAS threads spinning on an "
                      "overloaded machine; compare with OMP_WAIT_POLICY=passive OPENBLAS_THREAD_TIMEOUT=4, or --threads 1")
+    if "tf_gflops" in peak and peak["numpy_gflops"] < 0.5 * peak["tf_gflops"]:
+        lines.append("WARNING: np.matmul (OpenBLAS) ran at under half tf.matmul's rate: OpenBLAS's threads collapse when "
+                     "another process holds a core (its waiting threads yield instead of sleeping), and the noise "
+                     "probe does not see it; scratchconv's BLAS products then take many times longer")
     if m["numba_jit_disabled"]:
         lines.append("NUMBA_DISABLE_JIT=1: the fast kernels ran as plain Python; these times mean nothing")
     return lines
 
 
+def _ratio(value):
+    return "-" if value is None else f"{value:.2f}"
+
+
 def layer_table(results):
-    columns = ("layer", "pass", "ours ms", "TF ms", "ratio", "target", "best ratio", "ours GF/s", "peak", "TF GF/s",
-               "peak", "kept")
-    widths = (26, 8, 9, 9, 6, 10, 10, 10, 5, 9, 5, 6)
-    align = ("<", "<", ">", ">", ">", "<", ">", ">", ">", ">", ">", ">")
+    columns = ("layer", "pass", "ours ms", "TF ms", "torch ms", "ratio", "target", "best ratio", "/torch", "/peer",
+               "ours GF/s", "peak", "TF GF/s", "peak", "kept")
+    widths = (26, 8, 9, 9, 9, 6, 10, 10, 6, 6, 10, 5, 9, 5, 6)
+    align = ("<", "<", ">", ">", ">", ">", "<", ">", ">", ">", ">", ">", ">", ">", ">")
 
     def line(cells):
         return "  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths)).rstrip()
@@ -76,18 +88,52 @@ def layer_table(results):
     for row in results["rows"]:
         for phase, name in PHASES:
             e = row[phase]
-            tf = e["tf"] or {}
+            tf, torch = e["tf"] or {}, e.get("torch") or {}
             lines.append(line((
                 row["layer"] if phase == "forward" else "", name, _ms(e["ours"]["ms"]), _ms(tf.get("ms")),
-                "-" if e["ratio"] is None else f"{e['ratio']:.2f}", _target(e),
-                "-" if e["ratio_best"] is None else f"{e['ratio_best']:.2f}", f"{e['ours']['gflops']:.1f}",
+                _ms(torch.get("ms")), _ratio(e["ratio"]), _target(e), _ratio(e["ratio_best"]),
+                _ratio(e.get("ratio_torch")), _ratio(e.get("ratio_peer")), f"{e['ours']['gflops']:.1f}",
                 _pct(e["ours"]["peak_share"]), "-" if not tf else f"{tf['gflops']:.1f}", _pct(tf.get("peak_share")),
                 f"{row['kept_rounds']}/{row['rounds']}" if phase == "forward" else "",
             )))
-        if row["tf_error"]:
-            lines.append(f"{'':26}  TF cannot run this layer: {row['tf_error']}")
-        elif row["max_rel_diff_vs_tf"] is not None and row["max_rel_diff_vs_tf"] > 1e-3:
-            lines.append(f"{'':26}  WARNING: ours and TF differ by {row['max_rel_diff_vs_tf']:.1e} (relative)")
+        for peer, name in (("tf", "TF"), ("torch", "PyTorch")):
+            if row.get(f"{peer}_error"):
+                lines.append(f"{'':26}  {name} cannot run this layer: {row[f'{peer}_error']}")
+            elif (row.get(f"max_rel_diff_vs_{peer}") or 0) > 1e-3:
+                lines.append(f"{'':26}  WARNING: ours and {name} differ by {row[f'max_rel_diff_vs_{peer}']:.1e} (relative)")
+    return lines
+
+
+def algorithm_table(results):
+    """Each standard layer's time per algorithm, and whether algorithm='auto' ran the fastest."""
+    rows = [row for row in results["rows"] if row.get("algorithms")]
+    if not rows:
+        return []
+    names = ("rows", "im2col", "winograd")
+    lines = ["standard layers by algorithm (conv2d(algorithm=...)): median ms, and in brackets the time over the "
+             "faster peer's (TF or PyTorch);",
+             "auto = what algorithm='auto' runs; auto/fastest = its time over the fastest algorithm's",
+             f"  {'layer':26}{'pass':9}" + "".join(f"{n:>18}" for n in names)
+             + f"  {'auto':10}{'fastest':10}{'auto/fastest':>12}"]
+    for row in rows:
+        for phase, label in PHASES:
+            e = row[phase]
+            cells = []
+            for n in names:
+                a = e["algorithms"].get(n)
+                cells.append("-" if a is None else _ms(a["ms"]) + ("" if a["ratio_peer"] is None
+                                                                   else f" ({a['ratio_peer']:.2f})"))
+            verdict = "" if e["auto_is_fastest"] else "  auto not the fastest"
+            lines.append(f"  {row['layer'] if phase == 'forward' else '':26}{label:9}"
+                         + "".join(f"{c:>18}" for c in cells)
+                         + f"  {row['auto_algorithm']:10}{e['fastest_algorithm']:10}{e['auto_over_fastest']:>12.2f}"
+                         + verdict)
+    choices = results.get("auto_choice") or []
+    missed = [c for c in choices if not c["auto_is_fastest"]]
+    lines.append(f"auto chose the fastest algorithm measured on {len(choices) - len(missed)} of {len(choices)} "
+                 "(layer, pass)" + ("" if not missed else "; not on: " + ", ".join(
+                     f"{c['layer']} {dict(PHASES)[c['pass']]} ({c['auto']} {c['auto_over_fastest']:.2f}x "
+                     f"{c['fastest']})" for c in missed)))
     return lines
 
 
@@ -143,11 +189,18 @@ def format_report(results):
     lines = header(results) + [""] + layer_table(results) + [""]
     lines.append("ratio = scratchconv time / TF time (medians, same process, interleaved; the targets use it); "
                  "best ratio = the same with\nthe fastest calls (preemption on a busy machine only adds time); "
-                 "peak = share of the matmul peak; FLOPs = 2 per multiply-add, fwd+bwd = 3 x fwd")
+                 "/torch = scratchconv time / PyTorch time (the faster of NCHW and channels_last);\n/peer = over the "
+                 "faster of TF and PyTorch; peak = share of the matmul peak; FLOPs = 2 per multiply-add, "
+                 "fwd+bwd = 3 x fwd")
+    algorithms = algorithm_table(results)
+    if algorithms:
+        lines += [""] + algorithms
     if results["tf_available"]:
         lines += ["", "targets (issue 6):"] + target_summary(results)
     else:
         lines.append(f"no TF ratios: {results['tf_message']}")
+    if not results.get("torch_available", False):
+        lines.append(f"no PyTorch ratios: {results.get('torch_message')}")
     lines += [""] + compile_table(results)
     naive = naive_table(results)
     if naive:

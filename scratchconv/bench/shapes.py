@@ -58,6 +58,17 @@ DEFAULT_SPECS = (
     "separable:7x7x128->128",
 )
 
+# The article's 10 Monkey Species network's standard layers (128x128x3 images, batch 64), ``--set monkeys``.
+MONKEYS_SPECS = (
+    "standard:128x128x3->32",
+    "standard:128x128x32->32",
+    "standard:64x64x64->64",
+    "standard:32x32x128->128",
+)
+
+# ``--set NAME``: (layer specs, batch size).
+SETS = {"article": (DEFAULT_SPECS, 32), "monkeys": (MONKEYS_SPECS, 64)}
+
 _SPEC = re.compile(r"^(?P<kind>[a-z]+):(?P<h>\d+)x(?P<w>\d+)x(?P<c>\d+)(?:->(?P<f>\d+))?(?P<opts>(?::[a-z0-9]+)*)$")
 _PAIR = re.compile(r"^(\d+)(?:x(\d+))?$")
 
@@ -219,13 +230,33 @@ def load_functions(kind, naive=False):
     return getattr(module, forward + suffix), getattr(module, backward + suffix)
 
 
-def make_calls(spec, arrays, naive=False):
-    """(forward(), forward_backward()) closures calling scratchconv on the given arrays."""
+def standard_algorithms(spec):
+    """The algorithms ``conv2d(algorithm=...)`` can be forced to for a standard layer: the row method
+    and im2col always (the bench's layers have groups == 1), Winograd for 3x3 at stride 1, dilation 1."""
+    if spec.kind != "standard":
+        return ()
+    winograd = (spec.kh, spec.kw, spec.sh, spec.sw, spec.dh, spec.dw) == (3, 3, 1, 1, 1, 1)
+    return ("rows", "im2col", "winograd") if winograd else ("rows", "im2col")
+
+
+def auto_algorithm(spec, arrays):
+    """The algorithm ``conv2d(algorithm="auto")`` runs for this standard layer and these (finite) arrays."""
+    from ..kernels import standard
+
+    g = spec.geometry(arrays["x"].shape[0])
+    return standard._choose(arrays["kernel"], 1, g, "auto", arrays["x"], arrays["dy"])
+
+
+def make_calls(spec, arrays, naive=False, algorithm="auto"):
+    """(forward(), forward_backward(), backward()) closures calling scratchconv on the given arrays;
+    ``algorithm`` is passed to the standard convolution's fast forward and backward."""
     forward, backward = load_functions(spec.kind, naive)
     weights = [arrays[name] for name in weight_names(spec.kind)]
     x, dy = arrays["x"], arrays["dy"]
     options = {} if spec.kind == "pointwise" else {
         "strides": (spec.sh, spec.sw), "padding": spec.padding, "dilation_rate": (spec.dh, spec.dw)}
+    if spec.kind == "standard" and not naive:
+        options["algorithm"] = algorithm
 
     def run_forward():
         return forward(x, *weights, **options)

@@ -2,9 +2,10 @@
 
 The rules, and the measurement behind each:
 
-- **Interleave.** Everything compared on one layer (ours forward, TF forward, ours forward+backward,
-  TF forward+backward) runs in the same round, round after round; odd rounds swap ours and TF, so
-  neither always goes first. A slow minute then slows both sides instead of one.
+- **Interleave.** Everything compared on one layer (ours forward and forward+backward, for a
+  standard layer once per algorithm; TF's and PyTorch's) runs in the same round, round after
+  round; odd rounds run them in reverse order, so none always goes first. A slow minute then
+  slows every side instead of one.
 - **Probe.** Before each round (and after the last) a small fixed matmul, 96x96x96 float32 split
   over the Numba threads, is timed (median of 3). A round is discarded when the probe just before
   or just after it took more than ``threshold`` x the probe's quiet time: for seconds on this kind
@@ -24,7 +25,9 @@ The rules, and the measurement behind each:
 - **Settle.** Before each timed block, wait (up to 0.3 s) until this process uses < 20% of a core
   over 5 ms, so that threads left spinning by the previous item (OpenBLAS after a matmul, OpenMP
   after a prange) do not land on the next one. Then one untimed call (caches, branch predictors),
-  then ``calls`` timed calls, each timed alone.
+  then ``calls`` timed calls, each timed alone. A call of ``LONG_CALL_S`` or more (the monkeys
+  layers at batch 64 take 0.1-0.6 s) is timed without the untimed one: what it warms is long
+  evicted by the call's own traffic, and it would double the run.
 - **Medians, and the best.** A row's time is the median over every timed call of its kept rounds
   (the targets use it); quartiles and the minimum are kept too, and the report adds the ratio of
   the minima. On a busy machine a call that is preempted waits whole scheduler slices: at load 10
@@ -108,20 +111,35 @@ def settle(max_wait=0.3, slice_s=0.005, busy=0.2):
     return time.perf_counter() - start
 
 
-def calls_per_block(fn, block_s, max_calls):
-    """How many calls make a timed block of about ``block_s`` seconds (fn is called 3 times)."""
+LONG_CALL_S = 0.05
+
+
+def median_call(fn):
+    """Seconds of one call of fn (the median of 3)."""
     times = []
     for _ in range(3):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return int(min(max_calls, max(1, round(block_s / max(sorted(times)[1], 1e-7)))))
+    return sorted(times)[1]
 
 
-def time_block(fn, calls):
-    """settle, one untimed call, then ``calls`` calls timed one by one: list of seconds."""
+def block_calls(call_s, block_s, max_calls):
+    """How many calls of ``call_s`` seconds make a timed block of about ``block_s`` seconds."""
+    return int(min(max_calls, max(1, round(block_s / max(call_s, 1e-7)))))
+
+
+def calls_per_block(fn, block_s, max_calls):
+    """How many calls make a timed block of about ``block_s`` seconds (fn is called 3 times)."""
+    return block_calls(median_call(fn), block_s, max_calls)
+
+
+def time_block(fn, calls, warm_up=True):
+    """settle, one untimed call (unless warm_up is False), then ``calls`` calls timed one by one:
+    list of seconds."""
     settle()
-    fn()
+    if warm_up:
+        fn()
     times = []
     for _ in range(calls):
         start = time.perf_counter()
@@ -139,13 +157,14 @@ def run_rounds(items, probe, rounds, block_s, max_calls, threshold):
     "times": {name: [[seconds of each call] per round]}}.
     """
     names = list(items)
-    calls = {name: calls_per_block(items[name], block_s, max_calls) for name in names}
+    call_s = {name: median_call(items[name]) for name in names}
+    calls = {name: block_calls(call_s[name], block_s, max_calls) for name in names}
     times = {name: [] for name in names}
     probes = [probe()]
     clean = 0
     for r in range(2 * rounds):
         for name in names if r % 2 == 0 else names[::-1]:
-            times[name].append(time_block(items[name], calls[name]))
+            times[name].append(time_block(items[name], calls[name], call_s[name] < LONG_CALL_S))
         probes.append(probe())
         clean += max(probes[-2], probes[-1]) <= threshold * probe.quiet()
         if clean >= rounds:

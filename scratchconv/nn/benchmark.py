@@ -1,30 +1,46 @@
-"""Training throughput, scratchconv vs Keras (TensorFlow on the CPU), side by side in one run.
+"""Training throughput, scratchconv vs Keras (TensorFlow on the CPU) and PyTorch, side by side in one run.
 
-    python -m scratchconv.nn.benchmark [--models separable standard] [--batch-size 32]
-        [--samples 1024] [--rounds 7] [--threads N] [--json FILE]
+    python -m scratchconv.nn.benchmark [--models separable standard monkeys monkeys-separable]
+        [--samples 1024] [--monkeys-samples 128] [--rounds 7] [--threads N] [--no-torch] [--json FILE]
 
-What is timed: ``model.fit(x, y, epochs=1, batch_size=32, shuffle=True, verbose=0)`` on the
-article's network (SGD, sparse categorical cross-entropy, accuracy) over ``--samples`` images,
-in both libraries, starting from the same weights. Each (library, network) pair runs in its
-own worker process, so each library has the machine's threads to itself and its peak memory
-is its own; the two workers of a network take turns, one at a time, round after round (the
-order alternating every round), so a change in the machine's load hits both; the networks are
-measured one after the other, so only two processes exist at a time. Keras's own rounds are
-bimodal on the project's 2-vCPU machine (separable near 780 or near 1,500-1,800 samples/s), so
-the JSON keeps every round's rate. Reported: median samples/s over
-the rounds (and the spread), the ratio scratchconv / Keras three ways (``ratios``: median over
-median, per round, and against Keras's faster half of rounds), the first fit's time apart (Numba
-compilation, TensorFlow tracing) and each worker's peak resident memory (ru_maxrss), with the
-resident memory right after start-up (imports and data) for reference.
+What is timed: one epoch of training, ``model.fit(x, y, epochs=1, batch_size, shuffle=True,
+verbose=0)`` (PyTorch: the same loop written out), from the same initial weights in every library:
+
+- ``separable``, ``standard``: the article's Fashion-MNIST network (``networks.fashion_mnist_model``;
+  Keras: ``reference.fashion_mnist.build_model``) on ``--samples`` random 28x28x1 images, batch 32,
+  SGD (learning rate 0.01), sparse categorical cross-entropy, accuracy;
+- ``monkeys``, ``monkeys-separable``: the 10-monkeys network (``networks.monkeys_model``, 128x128x3;
+  Keras: ``to_keras`` of it) on ``--monkeys-samples`` random images, batch 64, Adam (0.001, epsilon
+  1e-7 as Keras), sparse categorical cross-entropy (the article's one-hot categorical loss costs
+  the same), accuracy. Fewer images per fit, so that a round stays a few seconds.
+
+PyTorch (optional, when ``import torch`` works; ``--no-torch`` skips it) trains the same layers
+rebuilt in ``torch.nn`` (``torch_model``: Conv2d with padding 1, the separable layers as a
+depthwise Conv2d with groups=C and a 1x1 Conv2d, MaxPool2d, Flatten, Linear; the last Dense's
+softmax folded into ``CrossEntropyLoss``), in two workers: NCHW and channels_last (model and
+batches). The faster of the two (median samples/s) is reported as PyTorch.
+
+Each (library, network) pair runs in its own worker process, so each library has the machine's
+threads to itself and its peak memory is its own; the workers of a network take turns, one at a
+time, round after round (the order reversed every other round), so a change in the machine's
+load hits all; the networks are measured one after the other. Keras's own rounds are bimodal on
+the project's 2-vCPU machine (separable near 780 or near 1,500-1,800 samples/s), so the JSON
+keeps every round's rate. Reported: median samples/s over the rounds (and the spread); the ratio
+scratchconv / Keras three ways (``ratios``: median over median, per round, and against Keras's
+faster half of rounds); scratchconv / PyTorch (median over median, per round) and over the faster
+of Keras and PyTorch (medians); the first fit's time apart (Numba compilation, TensorFlow tracing)
+and each worker's peak resident memory (ru_maxrss), with the resident memory right after start-up.
 
 Threads: by default each library uses every core, with its own defaults (for scratchconv:
 Numba's threads sleep between kernels, OMP_WAIT_POLICY=PASSIVE, and OpenBLAS's as soon as a
-product ends, OPENBLAS_THREAD_TIMEOUT=4; see scratchconv/__init__.py). ``--threads N`` gives both
-libraries N threads (Numba and OpenBLAS for scratchconv; TensorFlow's intra- and inter-op pools
-for Keras).
+product ends, OPENBLAS_THREAD_TIMEOUT=4; see scratchconv/__init__.py). PyTorch's workers inherit
+OMP_WAIT_POLICY=PASSIVE too (spinning OpenMP threads collapse on a shared 2-vCPU machine).
+``--threads N`` gives every library N threads (Numba and OpenBLAS for scratchconv; TensorFlow's
+intra- and inter-op pools for Keras; ``torch.set_num_threads``).
 """
 
 import argparse
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -35,10 +51,113 @@ import numpy as np
 
 from .._atomic import write_atomically
 
+MODELS = ("separable", "standard", "monkeys", "monkeys-separable")
+TORCH_FORMATS = {"torch-nchw": "nchw", "torch-cl": "channels_last"}
+
+
+def is_monkeys(kind):
+    return kind.startswith("monkeys")
+
+
+def network(kind, seed=None):
+    """The scratchconv model of a benchmark network (see the module docstring)."""
+    from .networks import fashion_mnist_model, monkeys_model
+
+    if is_monkeys(kind):
+        return monkeys_model("separable" if kind == "monkeys-separable" else "standard", seed=seed)
+    return fashion_mnist_model(kind, seed=seed)
+
 
 def _rss_mb():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def torch_model(model, torch):
+    """A ``torch.nn.Sequential`` with the layers and weights of the scratchconv ``model`` (as built
+    by ``network``; 'same' 3x3 convolutions at stride 1). Its output is the last Dense's logits
+    (softmax is left to the loss)."""
+    from .config import layer_config
+
+    nn = torch.nn
+    activations = {"relu": nn.ReLU, "selu": nn.SELU, "linear": None, None: None}
+
+    def tensor(array):
+        return nn.Parameter(torch.from_numpy(np.ascontiguousarray(array)))
+
+    modules = []
+    for index, layer in enumerate(model.layers):
+        entry = layer_config(layer)
+        name, config, weights = entry["class_name"], entry["config"], layer.get_weights()
+        if name in ("Conv2D", "SeparableConv2D"):
+            if tuple(config["strides"]) != (1, 1) or tuple(config["dilation_rate"]) != (1, 1):
+                raise ValueError(f"torch_model: {layer.name}: only stride 1, dilation 1")
+            kh, kw = config["kernel_size"]
+            padding = (kh // 2, kw // 2) if config["padding"] == "same" else 0
+            if name == "Conv2D":
+                kernel = weights[0]  # (kh, kw, C, F) -> (F, C, kh, kw)
+                conv = nn.Conv2d(kernel.shape[2], kernel.shape[3], (kh, kw), padding=padding)
+                conv.weight, conv.bias = tensor(kernel.transpose(3, 2, 0, 1)), tensor(weights[1])
+                modules.append(conv)
+            else:
+                dk, pk, bias = weights  # (kh, kw, C, M), (1, 1, C*M, F), (F,)
+                c, m = dk.shape[2:]
+                depthwise = nn.Conv2d(c, c * m, (kh, kw), padding=padding, groups=c, bias=False)
+                depthwise.weight = tensor(dk.transpose(2, 3, 0, 1).reshape(c * m, 1, kh, kw))
+                pointwise = nn.Conv2d(c * m, pk.shape[3], 1)
+                pointwise.weight, pointwise.bias = tensor(pk.transpose(3, 2, 0, 1)), tensor(bias)
+                modules += [depthwise, pointwise]
+        elif name == "MaxPooling2D":
+            modules.append(nn.MaxPool2d(tuple(config["pool_size"]), tuple(config["strides"])))
+            continue
+        elif name == "Flatten":
+            modules.append(nn.Flatten())  # NCHW order: the next Dense's rows are permuted to match
+            continue
+        elif name == "Dense":
+            kernel, bias = weights  # (in, out)
+            if index and type(model.layers[index - 1]).__name__ == "Flatten":
+                h, w, c = model.output_shapes[index - 2][1:]  # Keras flattens (h, w, c), PyTorch (c, h, w)
+                kernel = kernel.reshape(h, w, c, -1).transpose(2, 0, 1, 3).reshape(h * w * c, -1)
+            linear = nn.Linear(*kernel.shape)
+            linear.weight, linear.bias = tensor(kernel.T), tensor(bias)
+            modules.append(linear)
+            if config["activation"] == "softmax" and index == len(model.layers) - 1:
+                continue  # CrossEntropyLoss applies log-softmax to the logits
+        else:
+            raise ValueError(f"torch_model: no PyTorch layer for {name}")
+        activation = activations[config.get("activation")]
+        if activation is not None:
+            modules.append(activation())
+    return nn.Sequential(*modules)
+
+
+def torch_trainer(kind, weights, x, y, batch_size, memory_format, torch):
+    """fit(x, y, shuffle) for PyTorch: one epoch of the network as ``network(kind)`` with ``weights``."""
+    model = network(kind)
+    model.set_weights(weights)
+    fmt = torch.channels_last if memory_format == "channels_last" else torch.contiguous_format
+    net = torch_model(model, torch).to(memory_format=fmt)
+    optimizer = (torch.optim.Adam(net.parameters(), lr=0.001, eps=1e-7) if is_monkeys(kind)
+                 else torch.optim.SGD(net.parameters(), lr=0.01))
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def fit(xs, ys, shuffle=True):
+        images = torch.from_numpy(xs).permute(0, 3, 1, 2)  # (N, C, H, W) view of the NHWC array
+        labels = torch.from_numpy(np.asarray(ys, np.int64))
+        order = torch.randperm(len(xs)) if shuffle else torch.arange(len(xs))
+        correct = 0
+        for start in range(0, len(xs), batch_size):
+            index = order[start:start + batch_size]
+            xb, yb = images[index].contiguous(memory_format=fmt), labels[index]
+            optimizer.zero_grad(set_to_none=True)
+            logits = net(xb)
+            loss = loss_fn(logits, yb)
+            loss.backward()
+            optimizer.step()
+            correct += int((logits.detach().argmax(1) == yb).sum())  # accuracy, as Keras's fit computes it
+        return correct / len(xs)
+
+    return fit
 
 
 def _worker(conn, library, kind, weights, x, y, batch_size, threads):
@@ -52,27 +171,45 @@ def _worker(conn, library, kind, weights, x, y, batch_size, threads):
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
 
-        from reference.fashion_mnist import build_model, compile_model
-
         keras.utils.set_random_seed(0)
-        model = build_model(kind)
-        model.set_weights(weights)
-        compile_model(model)
-    else:
-        from .networks import fashion_mnist_model
+        if is_monkeys(kind):
+            from .keras_io import to_keras
 
-        model = fashion_mnist_model(kind)
+            model = to_keras(network(kind))
+            model.set_weights(weights)
+            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        else:
+            from reference.fashion_mnist import build_model, compile_model
+
+            model = build_model(kind)
+            model.set_weights(weights)
+            compile_model(model)
+    elif library in TORCH_FORMATS:
+        import warnings
+
+        import torch
+
+        warnings.filterwarnings("ignore", message="CUDA initialization", category=UserWarning)
+        torch.set_num_threads(threads or os.cpu_count())
+        torch.manual_seed(0)
+        model = None
+        fit = torch_trainer(kind, weights, x, y, batch_size, TORCH_FORMATS[library], torch)
+    else:
+        model = network(kind)
         model.set_weights(weights)
-        model.compile("sgd", "sparse_categorical_crossentropy", ["accuracy"])
+        model.compile("adam" if is_monkeys(kind) else "sgd", "sparse_categorical_crossentropy", ["accuracy"])
+    if model is not None:
+        def fit(xs, ys, shuffle=True):
+            model.fit(xs, ys, batch_size=batch_size, epochs=1, shuffle=shuffle, verbose=0)
     baseline = _rss_mb()
     start = time.perf_counter()
-    model.fit(x[: 2 * batch_size], y[: 2 * batch_size], batch_size=batch_size, epochs=1, verbose=0)
+    fit(x[: 2 * batch_size], y[: 2 * batch_size], shuffle=False)
     conn.send({"first_fit_s": time.perf_counter() - start, "baseline_mb": baseline})
     while True:
         command = conn.recv()
         if command == "fit":
             start = time.perf_counter()
-            model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
+            fit(x, y)
             conn.send(time.perf_counter() - start)
         elif command == "memory":
             conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB -> MiB
@@ -80,13 +217,20 @@ def _worker(conn, library, kind, weights, x, y, batch_size, threads):
             return
 
 
-def run(models=("separable", "standard"), batch_size=32, samples=1024, rounds=7, seed=0, threads=None):
-    """{model: {library: {samples_per_s, min, max, rounds, first_fit_s, baseline_mb, peak_mb}, ratio, blas_threads}}."""
-    from .networks import fashion_mnist_model
+def torch_available():
+    """Whether PyTorch can be imported (checked without importing it here)."""
+    return importlib.util.find_spec("torch") is not None
 
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((samples, 28, 28, 1)).astype(np.float32)  # standardised images
-    y = rng.integers(0, 10, samples)
+
+def run(models=("separable", "standard"), batch_size=32, samples=1024, rounds=7, seed=0, threads=None,
+        torch=None, monkeys_samples=128, monkeys_batch_size=64):
+    """{model: {library: {samples_per_s, min, max, rounds, first_fit_s, baseline_mb, peak_mb}, ratios...,
+    blas_threads}}; torch: compare with PyTorch (None: when it is installed)."""
+    for kind in models:
+        if kind not in MODELS:
+            raise ValueError(f"models must be among {MODELS}, got {kind!r}")
+    torch = torch_available() if torch is None else torch
+    libraries = ("scratchconv", "keras", *(TORCH_FORMATS if torch else ()))
     context = multiprocessing.get_context("spawn")
     saved_environ = dict(os.environ)
     if threads:
@@ -95,43 +239,61 @@ def run(models=("separable", "standard"), batch_size=32, samples=1024, rounds=7,
     results = {}
     try:
         for kind in models:  # one network at a time: no idle worker of another network alive meanwhile
-            results[kind] = _measure(context, kind, fashion_mnist_model(kind, seed=seed).get_weights(), x, y,
-                                     batch_size, rounds, threads)
-            results[kind]["blas_threads"] = blas_threads
-            results[kind].update(ratios(results[kind]["scratchconv"]["rounds"], results[kind]["keras"]["rounds"]))
+            count, batch = (monkeys_samples, monkeys_batch_size) if is_monkeys(kind) else (samples, batch_size)
+            rng = np.random.default_rng(seed)
+            shape = (128, 128, 3) if is_monkeys(kind) else (28, 28, 1)
+            x = rng.standard_normal((count, *shape)).astype(np.float32)  # standardised images
+            y = rng.integers(0, 10, count)
+            result = _measure(context, libraries, kind, network(kind, seed=seed).get_weights(), x, y, batch,
+                              rounds, threads)
+            result.update(blas_threads=blas_threads, batch_size=batch, samples=count)
+            if torch:
+                faster = max(TORCH_FORMATS, key=lambda name: result[name]["samples_per_s"])
+                result["torch"] = dict(result[faster], memory_format=TORCH_FORMATS[faster])
+            result.update(ratios(result["scratchconv"]["rounds"], result["keras"]["rounds"],
+                                 result["torch"]["rounds"] if torch else None))
+            results[kind] = result
     finally:
         os.environ.clear()
         os.environ.update(saved_environ)
     return results
 
 
-def ratios(ours, keras):
-    """The ratios scratchconv / Keras from each library's samples/s per round (rounds taken in turns):
+def ratios(ours, keras, torch=None):
+    """The ratios of scratchconv's samples/s per round to the others' (rounds taken in turns):
 
-    - ratio: median over median;
+    - ratio: over Keras, median over median;
     - ratio_per_round: the median of round r's ours / Keras, over the rounds;
     - ratio_faster_half: our median over the median of Keras's faster half of its rounds (Keras
-      on a small machine is bimodal, some rounds at about half speed: this one leaves those out).
+      on a small machine is bimodal, some rounds at about half speed: this one leaves those out);
+    - with PyTorch's rates: ratio_torch (median over median), ratio_torch_per_round, and
+      ratio_best_peer: our median over the faster of Keras's and PyTorch's medians.
     """
     ours, keras = np.asarray(ours, float), np.asarray(keras, float)
     faster_half = np.sort(keras)[len(keras) // 2:]  # the middle round too, with an odd count
-    return {"ratio": float(np.median(ours) / np.median(keras)),
-            "ratio_per_round": float(np.median(ours / keras)),
-            "ratio_faster_half": float(np.median(ours) / np.median(faster_half))}
+    found = {"ratio": float(np.median(ours) / np.median(keras)),
+             "ratio_per_round": float(np.median(ours / keras)),
+             "ratio_faster_half": float(np.median(ours) / np.median(faster_half))}
+    if torch is not None:
+        torch = np.asarray(torch, float)
+        found.update(ratio_torch=float(np.median(ours) / np.median(torch)),
+                     ratio_torch_per_round=float(np.median(ours / torch)),
+                     ratio_best_peer=float(np.median(ours) / max(np.median(keras), np.median(torch))))
+    return found
 
 
-def _measure(context, kind, weights, x, y, batch_size, rounds, threads):
-    """{library: {...}} for one network: two workers, taking turns, round after round."""
+def _measure(context, libraries, kind, weights, x, y, batch_size, rounds, threads):
+    """{library: {...}} for one network: one worker per library, taking turns, round after round."""
     samples = len(x)
     workers = {}
-    for library in ("scratchconv", "keras"):
+    for library in libraries:
         parent, child = context.Pipe()
         process = context.Process(target=_worker, args=(child, library, kind, weights, x, y, batch_size, threads))
         process.start()
         workers[library] = (process, parent, parent.recv())  # waits: start-ups one at a time
     times = {library: [] for library in workers}
     for r in range(rounds):
-        for library in (("scratchconv", "keras") if r % 2 == 0 else ("keras", "scratchconv")):
+        for library in (libraries if r % 2 == 0 else libraries[::-1]):
             _, conn, _ = workers[library]
             conn.send("fit")
             times[library].append(conn.recv())
@@ -149,36 +311,51 @@ def _measure(context, kind, weights, x, y, batch_size, rounds, threads):
 
 
 def format_table(results, batch_size, samples, rounds, threads=None):
-    lines = [f"training throughput, batch {batch_size}, {samples} images per fit, median of {rounds} interleaved rounds, "
-             f"{threads or 'all'} thread(s) each (OpenBLAS: {next(iter(results.values()))['blas_threads']})",
+    first = next(iter(results.values()))
+    torch = "torch" in first
+    lines = [f"training throughput, median of {rounds} interleaved rounds, {threads or 'all'} thread(s) each "
+             f"(OpenBLAS: {first['blas_threads']}); images per fit and batch: "
+             + ", ".join(f"{kind} {r.get('samples', samples)} / {r.get('batch_size', batch_size)}"
+                         for kind, r in results.items()),
              f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", "",
-             f"{'network':<10} {'library':<12} {'samples/s':>10} {'(min-max)':>15} {'ratio':>6} {'per round':>9} "
-             f"{'vs faster half':>14} {'first fit s':>11} {'start MB':>9} {'peak MB':>8}"]
+             f"{'network':<18} {'library':<21} {'samples/s':>10} {'(min-max)':>15} {'ratio':>6} {'per round':>9} "
+             f"{'vs faster half':>14} " + (f"{'/torch':>6} {'/peer':>6} " if torch else "")
+             + f"{'first fit s':>11} {'start MB':>9} {'peak MB':>8}"]
     for kind, result in results.items():
-        for library in ("scratchconv", "keras"):
+        for library in ("scratchconv", "keras", *(TORCH_FORMATS if torch else ()), *(("torch",) if torch else ())):
             r = result[library]
             ours = library == "scratchconv"
-            ratio, per_round, faster = (f"{result[key]:.2f}" if ours else "" for key in
-                                        ("ratio", "ratio_per_round", "ratio_faster_half"))
-            lines.append(f"{kind:<10} {library:<12} {r['samples_per_s']:>10.0f} "
-                         f"{'(' + format(r['min'], '.0f') + '-' + format(r['max'], '.0f') + ')':>15} {ratio:>6} "
-                         f"{per_round:>9} {faster:>14} "
-                         f"{r['first_fit_s']:>11.1f} {r['baseline_mb']:>9.0f} {r['peak_mb']:>8.0f}")
-    lines += ["", "ratio: median over median; per round: the median of each round's ratio (the two libraries "
-              "take turns); vs faster half: our median over the median of Keras's faster half of its rounds"]
+            keys = ("ratio", "ratio_per_round", "ratio_faster_half") + (("ratio_torch", "ratio_best_peer") if torch else ())
+            cells = [f"{result[key]:.2f}" if ours else "" for key in keys]
+            name = f"torch ({r['memory_format']})" if library == "torch" else library
+            lines.append(f"{kind:<18} {name:<21} {r['samples_per_s']:>10.0f} "
+                         f"{'(' + format(r['min'], '.0f') + '-' + format(r['max'], '.0f') + ')':>15} {cells[0]:>6} "
+                         f"{cells[1]:>9} {cells[2]:>14} " + (f"{cells[3]:>6} {cells[4]:>6} " if torch else "")
+                         + f"{r['first_fit_s']:>11.1f} {r['baseline_mb']:>9.0f} {r['peak_mb']:>8.0f}")
+    lines += ["", "ratio: scratchconv / Keras, median over median; per round: the median of each round's ratio (the "
+              "libraries take turns); vs faster half: our median over the median of Keras's faster half of its rounds"]
+    if torch:
+        lines.append("/torch: over PyTorch (the faster of its NCHW and channels_last workers, the 'torch' row); "
+                     "/peer: over the faster of Keras and PyTorch (medians)")
     return "\n".join(lines)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m scratchconv.nn.benchmark", description=__doc__.split("\n")[0])
-    parser.add_argument("--models", nargs="+", choices=("separable", "standard"), default=["separable", "standard"])
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--samples", type=int, default=1024, help="images per timed fit (default 1024)")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=["separable", "standard"])
+    parser.add_argument("--batch-size", type=int, default=32, help="Fashion-MNIST batch (default 32)")
+    parser.add_argument("--samples", type=int, default=1024, help="Fashion-MNIST images per timed fit (default 1024)")
+    parser.add_argument("--monkeys-batch-size", type=int, default=64, help="10-monkeys batch (default 64)")
+    parser.add_argument("--monkeys-samples", type=int, default=128,
+                        help="10-monkeys images (128x128x3) per timed fit (default 128)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None, help="threads for each library (default: all cores)")
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out (default: in when installed)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
-    results = run(args.models, args.batch_size, args.samples, args.rounds, threads=args.threads)
+    results = run(args.models, args.batch_size, args.samples, args.rounds, threads=args.threads,
+                  torch=False if args.no_torch else None, monkeys_samples=args.monkeys_samples,
+                  monkeys_batch_size=args.monkeys_batch_size)
     print(format_table(results, args.batch_size, args.samples, args.rounds, args.threads))
     if args.json:
         write_atomically(args.json, lambda f: json.dump(results, f, indent=2), text=True)
