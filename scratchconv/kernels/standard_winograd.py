@@ -139,6 +139,19 @@ def winograd_pays(kernel, groups, g):
 # --------------------------------------------------------------------------- loop by loop
 
 
+def naive_tiles(x, kernel, g, tile):
+    """What both loop twins start from: (B^T, G, A^T, m, alpha, tiles_h, tiles_w, xp), xp the input
+    padded as conv2d pads it and then with zeros to whole tiles, (N, tiles_h*m + 2, tiles_w*m + 2, C_in)."""
+    if kernel.shape[:2] != (3, 3):
+        raise ValueError(f"Winograd F(m x m, 3 x 3) needs a 3x3 kernel, got shape {kernel.shape}")
+    b_t, gm, a_t = MATRICES[tile]
+    m, alpha = a_t.shape
+    tiles_h, tiles_w = -(-g.out_h // m), -(-g.out_w // m)
+    xp = pad_input(x, g)  # (N, H_pad, W_pad, C_in), then zeros to fill the last tiles:
+    xp = np.pad(xp, ((0, 0), (0, tiles_h * m + 2 - xp.shape[1]), (0, tiles_w * m + 2 - xp.shape[2]), (0, 0)))
+    return b_t, gm, a_t, m, alpha, tiles_h, tiles_w, xp
+
+
 def conv2d_winograd_naive(x, kernel, bias=None, *, padding="valid", groups=1, tile=2):
     """conv2d of a 3x3 kernel (stride 1) by Winograd's F(m x m, 3 x 3), one tile at a time.
 
@@ -161,15 +174,9 @@ def conv2d_winograd_naive(x, kernel, bias=None, *, padding="valid", groups=1, ti
     """
 
     x, kernel, bias, _, g, groups = check_conv2d_args(x, kernel, bias, 1, padding, 1, groups)
-    if kernel.shape[:2] != (3, 3):
-        raise ValueError(f"Winograd F(m x m, 3 x 3) needs a 3x3 kernel, got shape {kernel.shape}")
-    b_t, gm, a_t = MATRICES[tile]
-    m, alpha = a_t.shape
+    b_t, gm, a_t, m, alpha, tiles_h, tiles_w, xp = naive_tiles(x, kernel, g, tile)
     _, _, cg, filters = kernel.shape
     fg = filters // groups
-    tiles_h, tiles_w = -(-g.out_h // m), -(-g.out_w // m)
-    xp = pad_input(x, g)  # (N, H_pad, W_pad, C_in), then zeros to fill the last tiles:
-    xp = np.pad(xp, ((0, 0), (0, tiles_h * m + 2 - xp.shape[1]), (0, tiles_w * m + 2 - xp.shape[2]), (0, 0)))
     u = np.einsum("ai,ijcf,bj->abcf", gm, kernel, gm)  # (alpha, alpha, Cg, F), in float64
     y = np.zeros((g.n, tiles_h * m, tiles_w * m, filters), dtype=x.dtype)  # (N, tiles_h*m, tiles_w*m, F)
     for n in range(g.n):

@@ -19,9 +19,9 @@ and dbias is the sum of dy. The products go through BLAS like the forward's.
 
 import numpy as np
 
-from .arguments import check_conv2d_args, pad_input
+from .arguments import check_conv2d_args
 from .pointwise import bias_gradient
-from .standard_winograd import MATRICES, carve, kernel_gradient, scratch, tile_grid, tile_row_chunks, transformed_kernel
+from .standard_winograd import carve, kernel_gradient, naive_tiles, scratch, tile_grid, tile_row_chunks, transformed_kernel
 from .standard_winograd_transforms import _gather_tiles, _scatter_tiles
 
 
@@ -47,15 +47,9 @@ def conv2d_backward_winograd_naive(dy, x, kernel, bias=None, *, padding="valid",
     """
 
     x, kernel, bias, dy, g, groups = check_conv2d_args(x, kernel, bias, 1, padding, 1, groups, dy)
-    if kernel.shape[:2] != (3, 3):
-        raise ValueError(f"Winograd F(m x m, 3 x 3) needs a 3x3 kernel, got shape {kernel.shape}")
-    b_t, gm, a_t = MATRICES[tile]
-    m, alpha = a_t.shape
+    b_t, gm, a_t, m, alpha, tiles_h, tiles_w, xp = naive_tiles(x, kernel, g, tile)  # (N, tiles_h*m + 2, ..)
     _, _, cg, filters = kernel.shape
     fg = filters // groups
-    tiles_h, tiles_w = -(-g.out_h // m), -(-g.out_w // m)
-    xp = pad_input(x, g)  # (N, H_pad, W_pad, C_in), then zeros to fill the last tiles:
-    xp = np.pad(xp, ((0, 0), (0, tiles_h * m + 2 - xp.shape[1]), (0, tiles_w * m + 2 - xp.shape[2]), (0, 0)))
     dyp = np.zeros((g.n, tiles_h * m, tiles_w * m, filters))  # (N, tiles_h*m, tiles_w*m, F): dy, zero-filled
     dyp[:, : g.out_h, : g.out_w] = dy
     u = np.einsum("ai,ijcf,bj->abcf", gm, kernel, gm)  # (alpha, alpha, Cg, F)
