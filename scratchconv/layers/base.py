@@ -8,8 +8,12 @@ A layer mirrors its Keras twin:
     layer.get_weights() / set_weights() # exactly the arrays Keras's get_weights() returns
     layer.compute_output_shape(input_shape), layer.count_params()
 
-``layer.weights`` holds the live arrays (optimizers update them in place) and
-``layer.gradients`` the matching gradients after the last ``backward``.
+``layer.weights`` holds the live arrays in Keras's ``get_weights()`` order (optimizers update
+them in place). The first ``len(layer.gradients)`` of them are trainable and ``layer.gradients``
+holds their gradients after the last ``backward``; any after those are the layer's state, which
+``forward(x, training=True)`` updates itself (BatchNormalization's moving mean and variance),
+as Keras's non-trainable weights. ``layer.trainable = False`` freezes a layer as in Keras: its
+weights take no optimizer step (its backward still returns dx).
 """
 
 import numpy as np
@@ -18,7 +22,7 @@ from ..kernels.arguments import FLOAT_DTYPES
 
 
 class Layer:
-    def __init__(self, *, name=None, dtype="float32", input_shape=None):
+    def __init__(self, *, name=None, dtype="float32", input_shape=None, trainable=True):
         dtype = np.dtype(dtype)
         if dtype not in FLOAT_DTYPES:
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
@@ -27,6 +31,9 @@ class Layer:
         self.weights = []
         self.gradients = []
         self.built = False
+        if not isinstance(trainable, (bool, np.bool_)):
+            raise TypeError(f"trainable must be True or False, got {trainable!r}")
+        self.trainable = bool(trainable)
         self.input_shape = None if input_shape is None else (None, *tuple(input_shape))
 
     # --- subclasses implement these -------------------------------------------------
@@ -44,6 +51,19 @@ class Layer:
         return tuple(input_shape)
 
     # --- shared -------------------------------------------------------------------------
+    @property
+    def trainable_weights(self):
+        """The weights an optimizer updates: those with a gradient, none when frozen."""
+        return self.weights[: len(self.gradients)] if self.trainable else []
+
+    @property
+    def trainable_gradients(self):
+        return self.gradients if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        return self.weights[len(self.trainable_weights):]
+
     def __call__(self, x, training=False):
         if not self.built:
             self.build((None, *np.shape(x)[1:]))

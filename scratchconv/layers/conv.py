@@ -79,8 +79,8 @@ class _Conv(Layer):
     """What every convolution layer shares: arguments, shapes, layouts, activation, forward/backward."""
 
     def __init__(self, kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
-                 *, seed=None, name=None, dtype="float32", input_shape=None):
-        super().__init__(name=name, dtype=dtype, input_shape=input_shape)
+                 *, seed=None, name=None, dtype="float32", input_shape=None, trainable=True):
+        super().__init__(name=name, dtype=dtype, input_shape=input_shape, trainable=trainable)
         self.kernel_size = keras_pair(kernel_size, "kernel_size")
         self.strides = keras_pair(strides, "strides")
         self.dilation_rate = keras_pair(dilation_rate, "dilation_rate")

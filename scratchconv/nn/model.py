@@ -11,7 +11,7 @@ One training step on a batch (x, t):
     forward:   a_0 = x,  a_l = layer_l.forward(a_{l-1}),  p = a_L
     loss:      L = mean_i loss(t_i, p_i); with softmax last, from the logits (fused, stable)
     backward:  d_L = dL/dp (or dL/dz when fused),  d_{l-1} = layer_l.backward(d_l)
-    update:    optimizer.apply(weights, gradients)
+    update:    optimizer.apply(trainable weights, their gradients)
 """
 
 import re
@@ -101,7 +101,17 @@ class Sequential:
 
     @property
     def gradients(self):
-        return [g for layer in self.layers for g in layer.gradients]
+        """The gradients of the trainable weights after the last backward, in their order."""
+        return [g for layer in self.layers for g in layer.trainable_gradients]
+
+    @property
+    def trainable_weights(self):
+        """The weights the optimizer updates (Keras's model.trainable_weights, same order)."""
+        return [w for layer in self.layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for layer in self.layers for w in layer.non_trainable_weights]
 
     def get_weights(self):
         """Every layer's get_weights(), concatenated: the same list as Keras's model.get_weights()."""
@@ -203,7 +213,7 @@ class Sequential:
         return activated
 
     def gradients_on_batch(self, x, y):
-        """(mean loss, [dL/dw for every weight, get_weights() order]) on one batch; no update.
+        """(mean loss, [dL/dw for every trainable weight, in order]) on one batch; no update.
 
         The same numbers ``tf.GradientTape`` gives for the Keras model holding the same weights.
         """
@@ -215,7 +225,7 @@ class Sequential:
     def train_step(self, x, targets):
         """One optimizer step on one batch; returns (sum of per-sample losses, per-sample correctness)."""
         p, sample_losses = self.forward_backward(x, targets)
-        self.optimizer.apply(self.weights, self.gradients)
+        self.optimizer.apply(self.trainable_weights, self.gradients)
         return float(sample_losses.sum(dtype=np.float64)), self.loss.accuracy(targets, p)
 
     def test_step(self, x, targets):
