@@ -22,6 +22,8 @@ from ..kernels.arguments import FLOAT_DTYPES
 
 
 class Layer:
+    WEIGHT_ARGS = ()  # Keras's argument prefix of each weight, get_weights() order: ('kernel', 'bias')
+
     def __init__(self, *, name=None, dtype="float32", input_shape=None, trainable=True):
         dtype = np.dtype(dtype)
         if dtype not in FLOAT_DTYPES:

@@ -293,6 +293,8 @@ class Conv2D(_Conv):
     ``standard.ALGORITHMS`` to force it (see ``scratchconv.conv2d``).
     """
 
+    WEIGHT_ARGS = ("kernel", "bias")  # Keras argument prefixes, weight order
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", *, seed=None, name=None, dtype="float32", input_shape=None,
@@ -365,6 +367,8 @@ class PointwiseConv2D(Conv2D):
     With groups=1 it runs ``pointwise_conv2d`` on x[:, ::sh, ::sw, :] (a 1x1 window with strides
     just skips pixels, and 'same' adds no padding for a 1x1 window); with groups > 1, ``conv2d``.
     """
+
+    WEIGHT_ARGS = ("kernel", "bias")  # Keras argument prefixes, weight order
 
     def __init__(self, filters, strides=1, padding="valid", data_format=None, groups=1, activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",

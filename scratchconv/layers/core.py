@@ -154,6 +154,8 @@ class Dense(_Activated):
     Gradients (X, dZ flattened to 2-D): dkernel = X.T @ dZ, dbias = sum of dZ, dx = dZ @ kernel.T.
     """
 
+    WEIGHT_ARGS = ("kernel", "bias")  # Keras argument prefixes, weight order
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", *, seed=None, **kwargs):
         super().__init__(**kwargs)

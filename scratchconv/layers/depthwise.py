@@ -16,6 +16,8 @@ class DepthwiseConv2D(_Conv):
     row/column strides are computed (TensorFlow's float64 depthwise op refuses them).
     """
 
+    WEIGHT_ARGS = ("depthwise", "bias")  # Keras argument prefixes, weight order
+
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
                  bias_initializer="zeros", *, seed=None, name=None, dtype="float32", input_shape=None):
@@ -46,6 +48,8 @@ class SeparableConv2D(_Conv):
 
     Keras's rules: filters and depth_multiplier > 0; strides > 1 with dilation_rate > 1 is accepted.
     """
+
+    WEIGHT_ARGS = ("depthwise", "pointwise", "bias")  # Keras argument prefixes, weight order
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  depth_multiplier=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
