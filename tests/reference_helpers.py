@@ -17,6 +17,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
+from scratchconv.data.synthetic import LEARNABLE_CLASSES, write_learnable_monkeys_tree  # noqa: E402,F401
+
 # In the real file's format (Kaggle, slothkong/10-monkey-species): cells padded with spaces, a tab
 # after the Latin name, header names padded too.
 MONKEY_LABELS = """\
@@ -71,51 +73,6 @@ def write_monkeys_tree(root, n_train=3, n_valid=2, size=(40, 30), seed=0):
 
 
 # A class a network can tell apart whatever the augmentation does to it: (RGB colour, shape).
-LEARNABLE_CLASSES = [((220, 40, 40), "disc"), ((40, 200, 60), "square"), ((50, 80, 230), "stripes"),
-                     ((230, 210, 40), "ring")]
-
-
-def _draw(shape, colour, height, width, rng):
-    """(height, width, 3) uint8: the class's shape in its colour, placed at random, on grey noise."""
-    image = rng.integers(70, 130, (height, width, 3)).astype(np.float64)  # (H, W, 3) grey noise
-    yy, xx = np.mgrid[0:height, 0:width]
-    cy, cx = rng.uniform(0.35, 0.65) * height, rng.uniform(0.35, 0.65) * width
-    r = rng.uniform(0.25, 0.35) * min(height, width)
-    distance = np.hypot(yy - cy, xx - cx)
-    mask = {"disc": distance <= r, "ring": (distance <= r) & (distance >= 0.55 * r),
-            "square": (np.abs(yy - cy) <= r) & (np.abs(xx - cx) <= r),
-            "stripes": (np.abs(yy - cy) <= 1.3 * r) & (xx // 4 % 2 == 0)}[shape]
-    image[mask] = np.asarray(colour) + rng.normal(0, 12, (int(mask.sum()), 3))
-    return np.clip(image, 0, 255).astype(np.uint8)
-
-
-def write_learnable_monkeys_tree(root, n_classes=4, n_train=16, n_valid=8, seed=0):
-    """Kaggle's layout with classes a small network learns in a few epochs: class k is a shape in a
-    colour of its own (``LEARNABLE_CLASSES``) at a random place on noise, in images of different sizes,
-    JPEG and PNG (some named .JPG), and a ``monkey_labels.txt`` with CRLF line ends and padded cells."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    rows = ["Label,  Latin Name           , Common Name      , Train Images , Validation Images"]
-    rows += [f"n{k}   , {shape}_{k}\t, {shape} monkey     , {n_train:<12} , {n_valid}"
-             for k, (_, shape) in enumerate(LEARNABLE_CLASSES[:n_classes])]
-    (root / "monkey_labels.txt").write_bytes(("\r\n".join(rows) + "\r\n").encode())
-    for split, count in (("training/training", n_train), ("validation/validation", n_valid)):
-        for k, (colour, shape) in enumerate(LEARNABLE_CLASSES[:n_classes]):
-            folder = root / split / f"n{k}"
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(count):
-                height, width = int(rng.integers(36, 60)), int(rng.integers(36, 60))
-                image = Image.fromarray(_draw(shape, colour, height, width, rng))
-                if i % 3 == 0:
-                    image.save(folder / f"{shape}_{i:03d}.png")
-                else:
-                    image.save(folder / f"{shape}_{i:03d}.{'JPG' if i % 3 == 1 else 'jpg'}", quality=92)
-    return root
-
-
 def run_module(module, *args, env=None, timeout=300):
     """Run ``python -m module args`` in a fresh interpreter from the repository root."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
