@@ -4,7 +4,7 @@
         [--out runs/compare_separable] [--seed 0] [--skip-keras]
     python -m scratchconv.nn.compare --data monkeys --data-dir DIR [--model standard]
         [--augmentation legacy|layers] [--epochs 10] [--batch-size 64] [--limit N] [--seed 7]
-        [--out runs/compare_monkeys_standard] [--skip-keras]
+        [--out runs/compare_monkeys_standard] [--skip-keras] [--weights-seed W] [--seeds 0 1 2]
 
 1. Keras (the reference's ``build_model``/``compile_model``/``train_and_report``: the article's
    settings and callbacks) builds the network with seeded initial weights, saves them as
@@ -19,7 +19,11 @@
 
 The two trainings shuffle (and, for the monkeys, augment) differently (each library's own random
 stream), so their curves are two runs of the same experiment from the same start, not the same
-numbers. The monkeys' side is in compare_monkeys.py.
+numbers. How far apart two such runs fall by chance alone is what ``--seeds`` measures: the whole
+comparison once per seed of the shuffling and augmentation (``<out>/seed_<s>/``), all from the same
+initial weights (``--weights-seed``, default the first seed), then ``<out>/seeds.json`` and a table:
+each seed's final validation/test accuracy in both libraries, and whether each scratchconv
+accuracy lies within the spread (min to max) of Keras's. The monkeys' side is in compare_monkeys.py.
 """
 
 import argparse
@@ -102,6 +106,10 @@ def main(argv=None):
     parser.add_argument("--out", default=None)
     parser.add_argument("--seed", type=int, default=None, help="default 0 (fashion-mnist), 7 (monkeys)")
     parser.add_argument("--skip-keras", action="store_true", help="reuse <out>/keras and <out>/initial.keras")
+    parser.add_argument("--weights-seed", type=int, default=None,
+                        help="seed of the initial weights (default: --seed, or the first of --seeds)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="run the comparison once per seed of the shuffling/augmentation, same initial weights")
     args = parser.parse_args(argv)
     monkeys = args.data == "monkeys"
     if monkeys and not args.data_dir:
@@ -110,6 +118,15 @@ def main(argv=None):
     args.batch_size = args.batch_size or (64 if monkeys else 32)
     args.seed = (7 if monkeys else 0) if args.seed is None else args.seed
     out = args.out or os.path.join("runs", f"compare_monkeys_{args.model}" if monkeys else f"compare_{args.model}")
+    if args.seeds:
+        return compare_seeds(args, out)
+    args.weights_seed = args.seed if args.weights_seed is None else args.weights_seed
+    compare_once(args, out)
+
+
+def compare_once(args, out):
+    """One comparison into ``out``; returns its summary (also written to <out>/comparison.json)."""
+    monkeys = args.data == "monkeys"
     if monkeys:
         from . import compare_monkeys as side
 
@@ -149,6 +166,32 @@ def main(argv=None):
     accuracy["difference"] = accuracy["scratchconv"] - accuracy["keras"]
     write_atomically(os.path.join(out, "comparison.json"), lambda f: json.dump(summary, f, indent=2), text=True)
     print(json.dumps({k: v for k, v in summary.items() if k != "histories"}, indent=2))
+    return summary
+
+
+def compare_seeds(args, out):
+    """compare_once for each of args.seeds, same initial weights; <out>/seeds.json and a table."""
+    weights_seed = args.seeds[0] if args.weights_seed is None else args.weights_seed
+    split = "validation" if args.data == "monkeys" else "test"
+    rows = []
+    for seed in args.seeds:
+        one = argparse.Namespace(**{**vars(args), "seed": seed, "weights_seed": weights_seed, "seeds": None})
+        summary = compare_once(one, os.path.join(out, f"seed_{seed}"))
+        rows.append({"seed": seed, **{k: summary[f"{split}_accuracy"][k] for k in ("keras", "scratchconv")},
+                     "seconds_per_epoch": summary["seconds_per_epoch"]})
+    keras_accuracies = [row["keras"] for row in rows]
+    low, high = min(keras_accuracies), max(keras_accuracies)
+    for row in rows:
+        row["within_keras_spread"] = low <= row["scratchconv"] <= high
+    result = {"settings": {**vars(args), "weights_seed": weights_seed}, "split": split, "runs": rows,
+              "keras_spread": [low, high]}
+    write_atomically(os.path.join(out, "seeds.json"), lambda f: json.dump(result, f, indent=2), text=True)
+    print(f"\nfinal {split} accuracy, same initial weights (seed {weights_seed}), one run per seed of the "
+          f"shuffling/augmentation:")
+    print(f"{'seed':>6} {'Keras':>8} {'scratchconv':>12}  within Keras's spread [{low:.4f}, {high:.4f}]")
+    for row in rows:
+        print(f"{row['seed']:>6} {row['keras']:>8.4f} {row['scratchconv']:>12.4f}  {row['within_keras_spread']}")
+    return result
 
 
 if __name__ == "__main__":

@@ -30,19 +30,21 @@ def run_keras(out, args):
 
     from ..data import DatasetError
 
-    keras.utils.set_random_seed(args.seed)
     try:
         labels, folders = monkeys.check_layout(args.data_dir)
     except DatasetError as error:
         raise SystemExit(f"error: {error}") from None
     class_names = list(labels["Label"])
-    make = monkeys.legacy_iterators if args.augmentation == "legacy" else monkeys.make_datasets
-    train, validation, n_train, n_validation = make(folders, class_names, batch_size=args.batch_size,
-                                                    seed=args.seed, limit=args.limit)
+    weights_seed = getattr(args, "weights_seed", None)
+    keras.utils.set_random_seed(args.seed if weights_seed is None else weights_seed)
     model = monkeys.build_model(len(class_names), kind=args.model)
     monkeys.compile_model(model)
     os.makedirs(out, exist_ok=True)
     save_model_atomically(model, os.path.join(out, "initial.keras"))
+    keras.utils.set_random_seed(args.seed)  # the shuffling and augmentation
+    make = monkeys.legacy_iterators if args.augmentation == "legacy" else monkeys.make_datasets
+    train, validation, n_train, n_validation = make(folders, class_names, batch_size=args.batch_size,
+                                                    seed=args.seed, limit=args.limit)
     return train_and_report(
         model, os.path.join(out, "keras"),
         fit_args={"x": train, "validation_data": validation, "shuffle": False},  # the pipeline shuffles
@@ -51,6 +53,7 @@ def run_keras(out, args):
         plots=[("learning_curves.png", ["accuracy", "loss", "val_accuracy", "val_loss"], (0, 2.5), None,
                 f"10 Monkey Species, {args.model} network (Keras {keras.__version__}, {args.augmentation})")],
         run_info={"model": args.model, "augmentation": args.augmentation, "limit": args.limit, "seed": args.seed,
+                  "weights_seed": weights_seed,
                   "n_train": n_train, "n_validation": n_validation, "initial_weights": "initial.keras"})
 
 
