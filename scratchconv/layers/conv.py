@@ -79,15 +79,15 @@ class _Conv(Layer):
     """What every convolution layer shares: arguments, shapes, layouts, activation, forward/backward."""
 
     def __init__(self, kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
-                 *, seed=None, name=None, dtype="float32", input_shape=None, trainable=True):
-        super().__init__(name=name, dtype=dtype, input_shape=input_shape, trainable=trainable)
+                 *, seed=None, **kwargs):
+        super().__init__(**kwargs)  # name, dtype, input_shape, trainable, ...: see base.Layer
         self.kernel_size = keras_pair(kernel_size, "kernel_size")
         self.strides = keras_pair(strides, "strides")
         self.dilation_rate = keras_pair(dilation_rate, "dilation_rate")
         self.padding = check_padding(padding)
         self.data_format = check_data_format(data_format)
-        self.activation = "linear" if activation is None else activation
-        self._activation_forward, self._activation_backward = activations.get(activation)
+        self.activation = activations.name_of(activation, where=self.name)  # the Keras name
+        self._activation_forward, self._activation_backward = activations.get(activation, where=self.name)
         if not isinstance(use_bias, (bool, np.bool_)):
             raise TypeError(f"use_bias must be True or False, got {use_bias!r}")
         self.use_bias = bool(use_bias)
@@ -297,10 +297,10 @@ class Conv2D(_Conv):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", *, seed=None, name=None, dtype="float32", input_shape=None,
-                 algorithm="auto"):
+                 bias_initializer="zeros", *, seed=None, algorithm="auto",
+                 **kwargs):
         super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
-                         seed=seed, name=name, dtype=dtype, input_shape=input_shape)
+                         seed=seed, **kwargs)
         self.filters = positive_int(filters, "filters")
         self.groups = positive_int(groups, "groups")
         if self.filters % self.groups != 0:
@@ -372,10 +372,9 @@ class PointwiseConv2D(Conv2D):
 
     def __init__(self, filters, strides=1, padding="valid", data_format=None, groups=1, activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 *, seed=None, name=None, dtype="float32", input_shape=None):
+                 *, seed=None, **kwargs):
         super().__init__(filters, 1, strides, padding, data_format, 1, groups, activation, use_bias,
-                         kernel_initializer, bias_initializer, seed=seed, name=name, dtype=dtype,
-                         input_shape=input_shape)
+                         kernel_initializer, bias_initializer, seed=seed, **kwargs)
 
     def kernel_forward(self, x, bias):
         if self.groups > 1:

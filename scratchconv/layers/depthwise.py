@@ -20,9 +20,9 @@ class DepthwiseConv2D(_Conv):
 
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
-                 bias_initializer="zeros", *, seed=None, name=None, dtype="float32", input_shape=None):
+                 bias_initializer="zeros", *, seed=None, **kwargs):
         super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
-                         seed=seed, name=name, dtype=dtype, input_shape=input_shape)
+                         seed=seed, **kwargs)
         self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier")
         _check_initializers(depthwise_initializer, bias_initializer)
         self.depthwise_initializer, self.bias_initializer = depthwise_initializer, bias_initializer
@@ -54,9 +54,9 @@ class SeparableConv2D(_Conv):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  depth_multiplier=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
                  pointwise_initializer="glorot_uniform", bias_initializer="zeros",
-                 *, seed=None, name=None, dtype="float32", input_shape=None):
+                 *, seed=None, **kwargs):
         super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
-                         seed=seed, name=name, dtype=dtype, input_shape=input_shape)
+                         seed=seed, **kwargs)
         self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier")
         self.filters = positive_int(filters, "filters")
         _check_initializers(depthwise_initializer, pointwise_initializer, bias_initializer)
