@@ -1,7 +1,8 @@
 """Training throughput, scratchconv vs Keras (TensorFlow on the CPU) and PyTorch, side by side in one run.
 
-    python -m scratchconv.nn.benchmark [--models separable standard monkeys monkeys-separable]
-        [--samples 1024] [--monkeys-samples 128] [--rounds 7] [--threads N] [--no-torch] [--json FILE]
+    python -m scratchconv.nn.benchmark [--models separable standard monkeys monkeys-separable mobilenet]
+        [--samples 1024] [--monkeys-samples 128] [--mobilenet-samples 64] [--rounds 7] [--threads N]
+        [--no-torch] [--json FILE]
 
 What is timed: one epoch of training, ``model.fit(x, y, epochs=1, batch_size, shuffle=True,
 verbose=0)`` (PyTorch: the same loop written out), from the same initial weights in every library:
@@ -12,12 +13,16 @@ verbose=0)`` (PyTorch: the same loop written out), from the same initial weights
 - ``monkeys``, ``monkeys-separable``: the 10-monkeys network (``networks.monkeys_model``, 128x128x3;
   Keras: ``to_keras`` of it) on ``--monkeys-samples`` random images, batch 64, Adam (0.001, epsilon
   1e-7 as Keras), sparse categorical cross-entropy (the article's one-hot categorical loss costs
-  the same), accuracy. Fewer images per fit, so that a round stays a few seconds.
+  the same), accuracy. Fewer images per fit, so that a round stays a few seconds;
+- ``mobilenet``: MobileNet v1 at 96x96x3, alpha 1.0, 10 classes (``networks.mobilenet_model``;
+  Keras: ``keras.applications.MobileNet(weights=None, ...)`` holding the same weights) on
+  ``--mobilenet-samples`` random images, batch 32, SGD (0.01), sparse categorical cross-entropy:
+  batch normalisation in training mode, ReLU(6.), depthwise and 1x1 convolutions, global pooling.
 
 PyTorch (optional, when ``import torch`` works; ``--no-torch`` skips it) trains the same layers
-rebuilt in ``torch.nn`` (``torch_model``: Conv2d with padding 1, the separable layers as a
-depthwise Conv2d with groups=C and a 1x1 Conv2d, MaxPool2d, Flatten, Linear; the last Dense's
-softmax folded into ``CrossEntropyLoss``), in two workers: NCHW and channels_last (model and
+rebuilt in ``torch.nn`` (``benchmark_torch.torch_model``: Conv2d, the separable layers as a
+depthwise Conv2d with groups=C and a 1x1 Conv2d, BatchNorm2d, ReLU6, MaxPool2d, Flatten, Linear;
+the last softmax folded into ``CrossEntropyLoss``), in two workers: NCHW and channels_last (model and
 batches). The faster of the two (median samples/s) is reported as PyTorch.
 
 Each (library, network) pair runs in its own worker process, so each library has the machine's
@@ -50,8 +55,9 @@ import time
 import numpy as np
 
 from .._atomic import write_atomically
+from .benchmark_torch import torch_model, torch_trainer  # noqa: F401  (torch_model: tests use it from here)
 
-MODELS = ("separable", "standard", "monkeys", "monkeys-separable")
+MODELS = ("separable", "standard", "monkeys", "monkeys-separable", "mobilenet")
 TORCH_FORMATS = {"torch-nchw": "nchw", "torch-cl": "channels_last"}
 
 
@@ -59,10 +65,20 @@ def is_monkeys(kind):
     return kind.startswith("monkeys")
 
 
+def input_shape(kind):
+    return {"mobilenet": (96, 96, 3)}.get(kind, (128, 128, 3) if is_monkeys(kind) else (28, 28, 1))
+
+
+def optimizer_name(kind):
+    return "adam" if is_monkeys(kind) else "sgd"
+
+
 def network(kind, seed=None):
     """The scratchconv model of a benchmark network (see the module docstring)."""
-    from .networks import fashion_mnist_model, monkeys_model
+    from .networks import fashion_mnist_model, mobilenet_model, monkeys_model
 
+    if kind == "mobilenet":
+        return mobilenet_model(input_shape(kind), alpha=1.0, classes=10, seed=seed)
     if is_monkeys(kind):
         return monkeys_model("separable" if kind == "monkeys-separable" else "standard", seed=seed)
     return fashion_mnist_model(kind, seed=seed)
@@ -71,93 +87,6 @@ def network(kind, seed=None):
 def _rss_mb():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def torch_model(model, torch):
-    """A ``torch.nn.Sequential`` with the layers and weights of the scratchconv ``model`` (as built
-    by ``network``; 'same' 3x3 convolutions at stride 1). Its output is the last Dense's logits
-    (softmax is left to the loss)."""
-    from .config import layer_config
-
-    nn = torch.nn
-    activations = {"relu": nn.ReLU, "selu": nn.SELU, "linear": None, None: None}
-
-    def tensor(array):
-        return nn.Parameter(torch.from_numpy(np.ascontiguousarray(array)))
-
-    modules = []
-    for index, layer in enumerate(model.layers):
-        entry = layer_config(layer)
-        name, config, weights = entry["class_name"], entry["config"], layer.get_weights()
-        if name in ("Conv2D", "SeparableConv2D"):
-            if tuple(config["strides"]) != (1, 1) or tuple(config["dilation_rate"]) != (1, 1):
-                raise ValueError(f"torch_model: {layer.name}: only stride 1, dilation 1")
-            kh, kw = config["kernel_size"]
-            padding = (kh // 2, kw // 2) if config["padding"] == "same" else 0
-            if name == "Conv2D":
-                kernel = weights[0]  # (kh, kw, C, F) -> (F, C, kh, kw)
-                conv = nn.Conv2d(kernel.shape[2], kernel.shape[3], (kh, kw), padding=padding)
-                conv.weight, conv.bias = tensor(kernel.transpose(3, 2, 0, 1)), tensor(weights[1])
-                modules.append(conv)
-            else:
-                dk, pk, bias = weights  # (kh, kw, C, M), (1, 1, C*M, F), (F,)
-                c, m = dk.shape[2:]
-                depthwise = nn.Conv2d(c, c * m, (kh, kw), padding=padding, groups=c, bias=False)
-                depthwise.weight = tensor(dk.transpose(2, 3, 0, 1).reshape(c * m, 1, kh, kw))
-                pointwise = nn.Conv2d(c * m, pk.shape[3], 1)
-                pointwise.weight, pointwise.bias = tensor(pk.transpose(3, 2, 0, 1)), tensor(bias)
-                modules += [depthwise, pointwise]
-        elif name == "MaxPooling2D":
-            modules.append(nn.MaxPool2d(tuple(config["pool_size"]), tuple(config["strides"])))
-            continue
-        elif name == "Flatten":
-            modules.append(nn.Flatten())  # NCHW order: the next Dense's rows are permuted to match
-            continue
-        elif name == "Dense":
-            kernel, bias = weights  # (in, out)
-            if index and type(model.layers[index - 1]).__name__ == "Flatten":
-                h, w, c = model.output_shapes[index - 2][1:]  # Keras flattens (h, w, c), PyTorch (c, h, w)
-                kernel = kernel.reshape(h, w, c, -1).transpose(2, 0, 1, 3).reshape(h * w * c, -1)
-            linear = nn.Linear(*kernel.shape)
-            linear.weight, linear.bias = tensor(kernel.T), tensor(bias)
-            modules.append(linear)
-            if config["activation"] == "softmax" and index == len(model.layers) - 1:
-                continue  # CrossEntropyLoss applies log-softmax to the logits
-        else:
-            raise ValueError(f"torch_model: no PyTorch layer for {name}")
-        activation = activations[config.get("activation")]
-        if activation is not None:
-            modules.append(activation())
-    return nn.Sequential(*modules)
-
-
-def torch_trainer(kind, weights, x, y, batch_size, memory_format, torch):
-    """fit(x, y, shuffle) for PyTorch: one epoch of the network as ``network(kind)`` with ``weights``."""
-    model = network(kind)
-    model.set_weights(weights)
-    fmt = torch.channels_last if memory_format == "channels_last" else torch.contiguous_format
-    net = torch_model(model, torch).to(memory_format=fmt)
-    optimizer = (torch.optim.Adam(net.parameters(), lr=0.001, eps=1e-7) if is_monkeys(kind)
-                 else torch.optim.SGD(net.parameters(), lr=0.01))
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def fit(xs, ys, shuffle=True):
-        images = torch.from_numpy(xs).permute(0, 3, 1, 2)  # (N, C, H, W) view of the NHWC array
-        labels = torch.from_numpy(np.asarray(ys, np.int64))
-        order = torch.randperm(len(xs)) if shuffle else torch.arange(len(xs))
-        correct = 0
-        for start in range(0, len(xs), batch_size):
-            index = order[start:start + batch_size]
-            xb, yb = images[index].contiguous(memory_format=fmt), labels[index]
-            optimizer.zero_grad(set_to_none=True)
-            logits = net(xb)
-            loss = loss_fn(logits, yb)
-            loss.backward()
-            optimizer.step()
-            correct += int((logits.detach().argmax(1) == yb).sum())  # accuracy, as Keras's fit computes it
-        return correct / len(xs)
-
-    return fit
 
 
 def _worker(conn, library, kind, weights, x, y, batch_size, threads):
@@ -172,7 +101,11 @@ def _worker(conn, library, kind, weights, x, y, batch_size, threads):
             tf.config.threading.set_inter_op_parallelism_threads(threads)
 
         keras.utils.set_random_seed(0)
-        if is_monkeys(kind):
+        if kind == "mobilenet":
+            model = keras.applications.MobileNet(weights=None, input_shape=input_shape(kind), alpha=1.0, classes=10)
+            model.set_weights(weights)
+            model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        elif is_monkeys(kind):
             from .keras_io import to_keras
 
             model = to_keras(network(kind))
@@ -193,11 +126,14 @@ def _worker(conn, library, kind, weights, x, y, batch_size, threads):
         torch.set_num_threads(threads or os.cpu_count())
         torch.manual_seed(0)
         model = None
-        fit = torch_trainer(kind, weights, x, y, batch_size, TORCH_FORMATS[library], torch)
+        model = network(kind)
+        model.set_weights(weights)
+        fit = torch_trainer(model, optimizer_name(kind), batch_size, TORCH_FORMATS[library], torch)
+        model = None
     else:
         model = network(kind)
         model.set_weights(weights)
-        model.compile("adam" if is_monkeys(kind) else "sgd", "sparse_categorical_crossentropy", ["accuracy"])
+        model.compile(optimizer_name(kind), "sparse_categorical_crossentropy", ["accuracy"])
     if model is not None:
         def fit(xs, ys, shuffle=True):
             model.fit(xs, ys, batch_size=batch_size, epochs=1, shuffle=shuffle, verbose=0)
@@ -223,7 +159,7 @@ def torch_available():
 
 
 def run(models=("separable", "standard"), batch_size=32, samples=1024, rounds=7, seed=0, threads=None,
-        torch=None, monkeys_samples=128, monkeys_batch_size=64):
+        torch=None, monkeys_samples=128, monkeys_batch_size=64, mobilenet_samples=64):
     """{model: {library: {samples_per_s, min, max, rounds, first_fit_s, baseline_mb, peak_mb}, ratios...,
     blas_threads}}; torch: compare with PyTorch (None: when it is installed)."""
     for kind in models:
@@ -240,9 +176,9 @@ def run(models=("separable", "standard"), batch_size=32, samples=1024, rounds=7,
     try:
         for kind in models:  # one network at a time: no idle worker of another network alive meanwhile
             count, batch = (monkeys_samples, monkeys_batch_size) if is_monkeys(kind) else (samples, batch_size)
+            count = mobilenet_samples if kind == "mobilenet" else count
             rng = np.random.default_rng(seed)
-            shape = (128, 128, 3) if is_monkeys(kind) else (28, 28, 1)
-            x = rng.standard_normal((count, *shape)).astype(np.float32)  # standardised images
+            x = rng.standard_normal((count, *input_shape(kind))).astype(np.float32)  # standardised images
             y = rng.integers(0, 10, count)
             result = _measure(context, libraries, kind, network(kind, seed=seed).get_weights(), x, y, batch,
                               rounds, threads)
@@ -348,6 +284,8 @@ def main(argv=None):
     parser.add_argument("--monkeys-batch-size", type=int, default=64, help="10-monkeys batch (default 64)")
     parser.add_argument("--monkeys-samples", type=int, default=128,
                         help="10-monkeys images (128x128x3) per timed fit (default 128)")
+    parser.add_argument("--mobilenet-samples", type=int, default=64,
+                        help="MobileNet images (96x96x3, batch --batch-size) per timed fit (default 64)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None, help="threads for each library (default: all cores)")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out (default: in when installed)")
@@ -355,7 +293,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     results = run(args.models, args.batch_size, args.samples, args.rounds, threads=args.threads,
                   torch=False if args.no_torch else None, monkeys_samples=args.monkeys_samples,
-                  monkeys_batch_size=args.monkeys_batch_size)
+                  monkeys_batch_size=args.monkeys_batch_size, mobilenet_samples=args.mobilenet_samples)
     print(format_table(results, args.batch_size, args.samples, args.rounds, args.threads))
     if args.json:
         write_atomically(args.json, lambda f: json.dump(results, f, indent=2), text=True)
