@@ -111,7 +111,7 @@ def _outputs_without_jit(tmp_path, child):
     from pathlib import Path
 
     child = "import numpy as np, numba; assert numba.config.DISABLE_JIT\nfrom scratchconv.kernels import activations as a\n" + child
-    repo = Path(activations.__file__).resolve().parents[1]
+    repo = Path(activations.__file__).resolve().parents[2]  # the repository root
     env = dict(os.environ, NUMBA_DISABLE_JIT="1", PYTHONPATH=str(repo))
     done = subprocess.run([sys.executable, "-c", child], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300)

@@ -38,6 +38,7 @@ EXPECTED_FIGURES = {
     "06_training_vs_keras.py": ["06_learning_curves.png", "06_batch_loss.png"],
     "07_monkeys_augmentation.py": ["07_each_layer.png", "07_augmented_grid.png", "07_composed_warp.png"],
     "08_winograd.py": ["08_one_tile.png", "08_tiles.png", "08_float32_error.png", "08_time_by_algorithm.png"],
+    "09_mobilenet.py": ["09_mobilenet_blocks.png"],
 }
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

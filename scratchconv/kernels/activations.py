@@ -5,11 +5,25 @@ Each activation is a pair of functions:
     forward(x) -> y
     backward(dy, x, y) -> dx       (x is the input, y the forward's output)
 
-looked up by Keras's string name with ``get(name)``. They work on any shape and
-keep the dtype. Gradients at the kinks follow TensorFlow: relu'(0) = 0,
-selu'(0) = scale.
+looked up with ``get(identifier)``: a Keras name, a keras.activations function (by its name) or
+None ('linear'). They work on any shape and keep the dtype. Gradients, also at the kinks, are
+TensorFlow's: relu'(0) = 0, selu'(0) = scale; the others' in activations_keras.py.
 
-The formulas, in NumPy (``*_numpy`` below, also used for dtypes other than
+Every Keras 3 activation name ``get`` takes (relu, selu, softmax and linear here, the rest in
+activations_keras.py; sigma is the sigmoid, Phi the standard normal CDF):
+
+    linear(x)       = x                          relu6(x)      = min(max(x, 0), 6)
+    relu(x)         = max(x, 0)                  leaky_relu(x) = x if x > 0 else 0.2 * x
+    elu(x)          = x if x > 0 else e^x - 1    selu(x)       = scale * elu_alpha(x)  (below)
+    exponential(x)  = e^x                        softplus(x)   = log(1 + e^x)
+    sigmoid(x)      = 1 / (1 + e^-x)             softsign(x)   = x / (1 + |x|)
+    tanh(x)         = tanh(x)                    tanh_shrink(x) = x - tanh(x)
+    silu(x) = swish(x) = x * sigma(x)            mish(x)       = x * tanh(softplus(x))
+    gelu(x)         = x * Phi(x) = x/2 * erfc(-x/sqrt(2))    (Keras's default approximate=False)
+    hard_sigmoid(x) = relu6(x + 3) / 6           hard_silu(x) = hard_swish(x) = x * hard_sigmoid(x)
+    softmax(x)      = e^x / sum(e^x)             log_softmax(x) = x - log(sum(e^x))  (last axis)
+
+The formulas of relu and selu in NumPy (``*_numpy`` below, also used for dtypes other than
 float32/float64):
 
     relu(x)  = max(x, 0)                       relu'(x) = 1 if y > 0 else 0
@@ -26,6 +40,7 @@ ReluGrad test.
 import numba
 import numpy as np
 
+from . import activations_keras
 from .numba_config import CONTRACT, contract_kernel, kernel, prange
 
 # Keras's SELU constants (Klambauer et al., 2017).
@@ -362,15 +377,29 @@ ACTIVATIONS = {
     "relu": (relu_forward, relu_backward),
     "selu": (selu_forward, selu_backward),
     "softmax": (softmax_forward, softmax_backward),
+    **activations_keras.ACTIVATIONS,
 }
 
 
-def get(name):
-    """(forward, backward) for a Keras activation name; None means 'linear'."""
-    if name is None:
-        name = "linear"
-    if not isinstance(name, str):
-        raise TypeError(f"activation must be a string such as 'relu' or None, got {name!r}")
-    if name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)} or None, got {name!r}")
-    return ACTIVATIONS[name]
+def name_of(identifier, where=None):
+    """The activation's Keras name: identifier itself, 'linear' for None, or a keras.activations
+    function's own name (keras.activations.swish is silu itself, so it gives 'silu').
+    where: the layer's name, for the error messages."""
+    prefix = "" if where is None else f"layer {where!r}: "
+    if identifier is None:
+        return "linear"
+    module = getattr(identifier, "__module__", None) or ""
+    if callable(identifier) and module.split(".")[0] == "keras" and "activations" in module:
+        identifier = getattr(identifier, "__name__", identifier)  # without importing Keras
+    if not isinstance(identifier, str):
+        raise TypeError(f"{prefix}activation must be a name such as 'relu', a keras.activations function "
+                        f"or None, got {identifier!r}")
+    if identifier not in ACTIVATIONS:
+        raise ValueError(f"{prefix}activation must be one of {sorted(ACTIVATIONS)}, got {identifier!r}")
+    return identifier
+
+
+def get(identifier, where=None):
+    """(forward, backward) for a Keras activation name, a keras.activations function or None
+    ('linear'); where: the layer's name, for the error messages."""
+    return ACTIVATIONS[name_of(identifier, where)]

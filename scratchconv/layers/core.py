@@ -131,8 +131,8 @@ class _Activated(Layer):
     """The activation part Dense and Activation share, with the fused-softmax hook."""
 
     def _set_activation(self, activation):
-        self.activation = "linear" if activation is None else activation
-        self._activation_forward, self._activation_backward = activations.get(activation)
+        self.activation = activations.name_of(activation, where=self.name)  # the Keras name
+        self._activation_forward, self._activation_backward = activations.get(activation, where=self.name)
 
     def backward(self, dy):
         if self._cache is None:
