@@ -1,4 +1,5 @@
-"""``scratchconv train fashion-mnist`` and ``scratchconv evaluate`` end to end on generated IDX files."""
+"""``scratchconv train fashion-mnist`` and ``scratchconv evaluate`` end to end on generated IDX files
+(test_cli_evaluate.py has evaluate's own tests)."""
 
 import json
 import os
@@ -43,7 +44,7 @@ def test_train_writes_the_run_folder(data_dir, tmp_path, capsys):
     assert "Epoch 2/2" in out and "samples/s" in out and "test accuracy" in out
     run = tmp_path / "run"
     assert sorted(p.name for p in run.iterdir()) == [
-        "checkpoint_best.npz", "checkpoint_last.npz", "history.csv", "learning_curves.png", "run.json"]
+        "checkpoint_best.npz", "checkpoint_last.npz", "history.csv", "learning_curves.png", "metrics.json", "run.json"]
     assert (run / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = (run / "history.csv").read_text().splitlines()
     assert rows[0].split(",") == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"] and len(rows) == 3
@@ -51,6 +52,17 @@ def test_train_writes_the_run_folder(data_dir, tmp_path, capsys):
     assert report["settings"]["optimizer"] == "adam" and report["epochs_run"] == 2
     assert 0 <= report["test"]["last_model"]["accuracy"] <= 1
     assert f"{report['test']['best_checkpoint']['accuracy']:.4f}" in out
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["command"] == (f"scratchconv train fashion-mnist --data-dir {data_dir} --model separable "
+                                  f"--batch-size 16 --optimizer adam --limit 32 --seed 0 --epochs 2 --out {run}")
+    assert metrics["split"] == "test" and metrics["epochs_run"] == 2 and metrics["params"] == 184_234
+    assert metrics["final_model"] == report["test"]["last_model"]
+    best = metrics["best_checkpoint"]
+    assert best["file"] == "checkpoint_best.npz" and {k: best[k] for k in ("loss", "accuracy")} == report["test"][
+        "best_checkpoint"]
+    assert best["epoch"] == 1 + int(np.argmin(report["history"]["val_loss"]))
+    assert metrics["training_samples"] == 32 and len(metrics["samples_per_s_per_epoch"]) == 2
+    assert metrics["samples_per_s"] == metrics["samples_per_s_per_epoch"][1] > 0  # the first epoch left out
     # evaluate the best checkpoint: the same number run.json reports for it
     assert main(["evaluate", str(run / "checkpoint_best.npz"), "--data-dir", str(data_dir), "--limit", "32"]) == 0
     assert f"test accuracy {report['test']['best_checkpoint']['accuracy']:.4f}" in capsys.readouterr().out
@@ -63,6 +75,9 @@ def test_resume_continues_exactly(data_dir, tmp_path):
     reports = [json.loads((tmp_path / name / "run.json").read_text()) for name in ("straight", "resumed")]
     assert reports[0]["history"] == reports[1]["history"]
     assert reports[0]["test"] == reports[1]["test"]
+    metrics = [json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("straight", "resumed")]
+    assert metrics[0]["command"].replace("straight", "resumed") == metrics[1]["command"]  # the run, not the resume
+    assert len(metrics[1]["samples_per_s_per_epoch"]) == 2  # kept in the checkpoint across the resume
     a = nn.load_checkpoint(tmp_path / "straight" / "checkpoint_last.npz")
     b = nn.load_checkpoint(tmp_path / "resumed" / "checkpoint_last.npz")
     for w, w_ref in zip(a.get_weights(), b.get_weights()):
@@ -94,5 +109,5 @@ def test_clear_errors(data_dir, tmp_path):
         main(["train", "fashion-mnist", "--data-dir", str(tmp_path), "--limit", "8"])
     with pytest.raises(SystemExit, match="--epochs must be >= 1"):
         train(data_dir, tmp_path / "x", "--epochs", "0")
-    with pytest.raises(SystemExit, match="no checkpoint at"):
+    with pytest.raises(SystemExit, match="missing.npz: no such file"):
         main(["evaluate", str(tmp_path / "missing.npz")])

@@ -46,7 +46,7 @@ def test_learns_the_tree_and_writes_the_run_folder(tree, tmp_path, capsys):
     assert "Epoch 6/6" in out and "samples/s" in out and "validation accuracy" in out
     run = tmp_path / "run"
     assert sorted(p.name for p in run.iterdir()) == [
-        "checkpoint_best.npz", "checkpoint_last.npz", "history.csv", "learning_curves.png", "run.json"]
+        "checkpoint_best.npz", "checkpoint_last.npz", "history.csv", "learning_curves.png", "metrics.json", "run.json"]
     assert (run / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = (run / "history.csv").read_text().splitlines()
     assert rows[0].split(",") == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
@@ -59,6 +59,12 @@ def test_learns_the_tree_and_writes_the_run_folder(tree, tmp_path, capsys):
     assert best["loss"] == pytest.approx(min(report["history"]["val_loss"]), rel=1e-6)
     model = nn.load_checkpoint(run / "checkpoint_best.npz")
     assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, CLASSES)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["command"] == (f"scratchconv train monkeys --data-dir {tree} --model standard --batch-size 16 "
+                                  f"--image-size 32x32 --seed 7 --epochs 6 --out {run}")
+    assert metrics["split"] == "validation" and metrics["params"] == 549_796 and metrics["training_samples"] == 64
+    assert {k: metrics["best_checkpoint"][k] for k in ("loss", "accuracy")} == best
+    assert metrics["final_model"] == report["validation"]["last_model"] and metrics["samples_per_s"] > 0
 
 
 def test_resume_continues_exactly(tree, tmp_path):

@@ -5,7 +5,7 @@
     scratchconv bench ...                 time every kernel against TensorFlow
     scratchconv train fashion-mnist ...   train the article's Fashion-MNIST network on scratchconv's kernels
     scratchconv train monkeys ...         train its 10 Monkey Species CNN, with its augmentation
-    scratchconv evaluate CHECKPOINT       evaluate a saved checkpoint on the test set
+    scratchconv evaluate MODEL ...        a checkpoint or Keras model on the test (monkeys: validation) set
 
 Each subcommand lives in its own module, which provides ``add_arguments(parser)``
 and ``run(args)``; modules are imported only when their subcommand runs, so
@@ -22,7 +22,7 @@ COMMANDS = [
     ("params", "scratchconv.cli.params", "add_arguments", "run", "count the parameters of a layer you describe"),
     ("bench", "scratchconv.bench", "add_arguments", "run", "benchmark every kernel against TensorFlow"),
     ("train", "scratchconv.cli.train", "add_train_arguments", "run_train", "train one of the article's networks from scratch"),
-    ("evaluate", "scratchconv.cli.train", "add_evaluate_arguments", "run_evaluate", "evaluate a saved checkpoint"),
+    ("evaluate", "scratchconv.cli.evaluate", "add_arguments", "run", "evaluate a saved model on Fashion-MNIST or the monkeys"),
 ]
 
 

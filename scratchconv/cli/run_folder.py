@@ -5,9 +5,13 @@
     history.csv           loss, accuracy, val_loss, val_accuracy per epoch (rewritten every epoch)
     learning_curves.png   the learning curves (Fashion-MNIST: the article's plot, y from 0 to 1;
                           monkeys: accuracy and loss side by side)
-    run.json              the settings; at the end also the metrics of the last model and of the best
-                          checkpoint on the evaluation set ("test", or "validation" where there is
-                          no test set), the epochs run and the seconds per epoch
+    run.json              the settings (what ``--resume`` reads); at the end also the metrics of
+                          the last model and of the best checkpoint, the epochs run, the seconds
+                          per epoch and the history
+    metrics.json          written once, at the end: the command that repeats the run, the loss and
+                          accuracy of the last model and of the best checkpoint (and its epoch) on
+                          the evaluation set ("test", or "validation" where there is no test set),
+                          epochs run, training samples/s, seconds per epoch, parameter count
 
 A training calls, in order: ``start_run`` (the settings: the new ones, or with ``--resume`` the
 interrupted run's), then loads its data, ``initial_model`` or ``resumed_model``, and
@@ -15,7 +19,10 @@ interrupted run's), then loads its data, ``initial_model`` or ``resumed_model``,
 """
 
 import json
+import math
 import os
+import shlex
+import time
 
 import numpy as np
 
@@ -24,6 +31,9 @@ from ..nn import callbacks as cb
 from ..nn.loading import load_checkpoint
 
 BEST, LAST, RUN, CURVES = "checkpoint_best.npz", "checkpoint_last.npz", "run.json", "learning_curves.png"
+METRICS = "metrics.json"
+# Options left out of the command a run folder records: they do not change what the run computes.
+NOT_IN_COMMAND = ("resume", "verbose")
 
 
 def add_run_arguments(parser):
@@ -44,6 +54,58 @@ def positive(value, option):
 
 def write_json(path, obj):
     write_atomically(path, lambda f: f.write(json.dumps(obj, indent=2) + "\n"), text=True)
+
+
+def command_line(words, options):
+    """The command that repeats a run from its start, every option spelled out, as one shell line.
+
+    words: the subcommand (``["train", "monkeys"]``); options: ``{dest: value}`` in the order to
+    write them; None and False are left out, True is a flag, a list is written ``32x32``.
+    """
+    parts = ["scratchconv", *words]
+    for key, value in options.items():
+        if value is None or value is False or key in NOT_IN_COMMAND:
+            continue
+        option = "--" + key.replace("_", "-")
+        if value is True:
+            parts.append(option)
+        else:
+            parts += [option, "x".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)]
+    return shlex.join(parts)
+
+
+class TrainingRate(cb.Callback):
+    """Training samples per second of every epoch, the training batches only (as the progress bar's
+    samples/s: the validation pass left out). Kept in the checkpoints, so a resumed run has every
+    epoch's; it has no state before its first epoch, so a run started before it existed resumes."""
+
+    def __init__(self, samples_per_epoch):
+        self.samples_per_epoch = samples_per_epoch
+        self.rates = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = self._end = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._end = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rates.append(self.samples_per_epoch / max(self._end - self._start, 1e-9))
+
+    def get_state(self):
+        return {"rates": self.rates} if self.rates else {}
+
+    def set_state(self, state):
+        self.rates = list(state.get("rates", []))
+
+
+def _best_epoch(val_loss):
+    """The 1-based epoch ModelCheckpoint(save_best_only=True) kept: the first strictly lowest val_loss."""
+    best, epoch = math.inf, None
+    for k, value in enumerate(val_loss):
+        if value < best:  # NaN is never better
+            best, epoch = value, k + 1
+    return epoch
 
 
 def start_run(out, settings, resume):
@@ -87,14 +149,17 @@ def resumed_model(out, epochs):
     return model
 
 
-def train_and_report(model, out, settings, *, fit_args, evaluate, split, plot, epochs, verbose, resume):
+def train_and_report(model, out, settings, *, fit_args, evaluate, split, plot, epochs, verbose, resume, samples,
+                     command):
     """Fit with the article's callbacks (EarlyStopping(patience=5, min_delta=1e-3) and a best-only
     checkpoint on val_loss), the last-epoch checkpoint and history.csv; then draw the curves
     (``plot(history, path)``), evaluate the last model and the best checkpoint with
-    ``evaluate(model) -> [loss, accuracy]`` on the ``split`` set, and write run.json."""
+    ``evaluate(model) -> [loss, accuracy]`` on the ``split`` set, and write run.json and
+    metrics.json. samples: training images per epoch; command: ``command_line(...)``'s."""
     model.summary()
-    timer = cb.EpochTimer()
-    callbacks = [cb.EarlyStopping(patience=5, min_delta=1e-3), timer, cb.CSVLogger(os.path.join(out, "history.csv")),
+    timer, rate = cb.EpochTimer(), TrainingRate(samples)
+    callbacks = [cb.EarlyStopping(patience=5, min_delta=1e-3), timer, rate,
+                 cb.CSVLogger(os.path.join(out, "history.csv")),
                  cb.ModelCheckpoint(os.path.join(out, BEST), save_best_only=True),
                  cb.ModelCheckpoint(os.path.join(out, LAST))]
     history = model.fit(**fit_args, epochs=epochs, callbacks=callbacks, verbose=verbose, resume=resume)
@@ -114,8 +179,24 @@ def train_and_report(model, out, settings, *, fit_args, evaluate, split, plot, e
         "history": history.history,
     }
     write_json(os.path.join(out, RUN), report)
+    rates = rate.rates[1:] or rate.rates  # the first epoch includes Numba's compilation
+    metrics = {
+        "command": command,
+        "split": split,
+        "final_model": {"loss": final[0], "accuracy": final[1]},
+        "best_checkpoint": {"file": BEST, "epoch": _best_epoch(history.history.get("val_loss", [])),
+                            "loss": best[0], "accuracy": best[1]},
+        "epochs_run": len(history.epoch), "stopped_early": len(history.epoch) < epochs,
+        "training_samples": samples,
+        "samples_per_s": float(np.mean(rates)),  # training batches only, first epoch left out
+        "samples_per_s_per_epoch": rate.rates,
+        "seconds_per_epoch": report["seconds_per_epoch"],
+        "params": model.count_params(),
+        "settings": settings,
+    }
+    write_json(os.path.join(out, METRICS), metrics)
     print(f"{split} loss {final[0]:.4f}, {split} accuracy {final[1]:.4f} (last model); best checkpoint: "
           f"{split} loss {best[0]:.4f}, {split} accuracy {best[1]:.4f}")
-    print(f"{report['seconds_per_epoch']:.1f} s per epoch (training and validation, first epoch left out); "
-          f"run folder {out}")
+    print(f"{report['seconds_per_epoch']:.1f} s per epoch (training and validation), {metrics['samples_per_s']:.0f} "
+          f"training samples/s (first epoch left out); run folder {out}, metrics in {METRICS}")
     return report

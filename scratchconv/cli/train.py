@@ -1,10 +1,9 @@
-"""``scratchconv train fashion-mnist|monkeys`` and ``scratchconv evaluate CHECKPOINT``.
+"""``scratchconv train fashion-mnist|monkeys`` (``scratchconv evaluate MODEL`` is evaluate.py's).
 
     scratchconv train fashion-mnist [--model separable|standard] [--epochs 10] [--batch-size 32]
         [--optimizer sgd|adam] [--learning-rate LR] [--limit N] [--data-dir DIR] [--out DIR]
         [--seed 0] [--init-from MODEL.keras] [--resume]
     scratchconv train monkeys --data-dir DIR ...        (see train_monkeys.py)
-    scratchconv evaluate CHECKPOINT [--data-dir DIR] [--batch-size 32] [--limit N] [--compare-keras]
 
 The data are found and prepared by ``scratchconv.datasets``, the same loader and the same
 article's split and standardisation as ``reference/fashion_mnist.py``. The training uses the
@@ -12,17 +11,14 @@ article's settings: sparse categorical cross-entropy, SGD (Keras's default learn
 accuracy, EarlyStopping(patience=5, min_delta=1e-3) and a best-only checkpoint on val_loss.
 
 The run folder (``--out``, default ``runs/fashion_mnist_<model>``) is run_folder.py's:
-checkpoint_best.npz, checkpoint_last.npz, history.csv, learning_curves.png, run.json.
+checkpoint_best.npz, checkpoint_last.npz, history.csv, learning_curves.png, run.json, metrics.json.
 """
 
 import argparse
 import os
 import sys
 
-import numpy as np
-
 from ..data import DatasetError, load_fashion_mnist, split_and_standardize
-from ..nn.loading import load_checkpoint
 from ..nn.networks import KINDS, fashion_mnist_model
 from ..nn.optimizers import OPTIMIZERS
 from . import run_folder
@@ -62,16 +58,6 @@ def add_fashion_mnist_arguments(parser):
     parser.add_argument("--out", default=None, metavar="DIR", help="run folder (default runs/fashion_mnist_<model>)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling")
     run_folder.add_run_arguments(parser)
-
-
-def add_evaluate_arguments(parser):
-    parser.add_argument("checkpoint", metavar="CHECKPOINT",
-                        help="a scratchconv checkpoint (.npz) or a saved Keras model (.keras), e.g. the reference's")
-    parser.add_argument("--data-dir", default=None, metavar="DIR", help="folder with the Fashion-MNIST IDX files")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N test images")
-    parser.add_argument("--compare-keras", action="store_true",
-                        help="for a .keras file: also predict with Keras and report the largest difference")
 
 
 def _load_data(data_dir, limit):
@@ -118,54 +104,20 @@ def run_train(args):
         plot_learning_curves(history, path, title=f"Fashion-MNIST, {settings['model']} network (scratchconv)")
 
     batch_size = settings["batch_size"]
+    command = run_folder.command_line(["train", "fashion-mnist"], {
+        "data_dir": args.data_dir, **settings, "epochs": args.epochs, "out": out})
     run_folder.train_and_report(
         model, out, settings, epochs=args.epochs, verbose=args.verbose, resume=args.resume, plot=plot, split="test",
         fit_args=dict(x=x_train, y=y_train, batch_size=batch_size, validation_data=validation),
-        evaluate=lambda m: m.evaluate(x_test, y_test, batch_size=batch_size, verbose=0))
-
-
-def run_evaluate(args):
-    positive(args.batch_size, "--batch-size")
-    positive(args.limit, "--limit")
-    path = args.checkpoint
-    if not os.path.exists(path):
-        raise SystemExit(f"error: no checkpoint at {path}")
-    is_keras = path.endswith((".keras", ".h5"))
-    if is_keras:
-        from ..nn.loading import from_keras
-
-        model = from_keras(path)
-        if model.loss is None:
-            model.compile("sgd", "sparse_categorical_crossentropy", ["accuracy"])
-    else:
-        model = load_checkpoint(path)
-    _, _, (x_test, y_test) = _load_data(args.data_dir, None)
-    x_test, y_test = x_test[: args.limit], y_test[: args.limit]
-    loss, accuracy = model.evaluate(x_test, y_test, batch_size=args.batch_size, verbose=0)[:2]
-    print(f"{path}: test loss {loss:.4f}, test accuracy {accuracy:.4f} ({len(x_test)} images, scratchconv)")
-    if args.compare_keras:
-        if not is_keras:
-            raise SystemExit("error: --compare-keras needs a saved Keras model (.keras)")
-        from .._tensorflow import import_keras
-
-        keras_model = import_keras().models.load_model(path)
-        p_keras = keras_model.predict(x_test, batch_size=args.batch_size, verbose=0)
-        p_ours = model.predict(x_test, batch_size=args.batch_size, verbose=0)
-        keras_accuracy = float(np.mean(p_keras.argmax(-1) == y_test))
-        ours_accuracy = float(np.mean(p_ours.argmax(-1) == y_test))
-        print(f"Keras: test accuracy {keras_accuracy:.4f}; scratchconv {ours_accuracy:.4f}; "
-              f"max |p_scratchconv - p_keras| = {np.abs(p_ours - p_keras).max():.2e}; "
-              f"predicted classes differ on {int(np.sum(p_ours.argmax(-1) != p_keras.argmax(-1)))} images")
+        evaluate=lambda m: m.evaluate(x_test, y_test, batch_size=batch_size, verbose=0),
+        samples=len(x_train), command=command)
 
 
 def main(argv=None):
-    """``python -m scratchconv.nn.cli train ...`` / ``evaluate ...``, without the package's CLI."""
-    parser = argparse.ArgumentParser(prog="python -m scratchconv.nn.cli")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_train_arguments(sub.add_parser("train"))
-    add_evaluate_arguments(sub.add_parser("evaluate"))
-    args = parser.parse_args(argv)
-    return (run_train if args.command == "train" else run_evaluate)(args)
+    """``python -m scratchconv.cli.train DATASET ...``: ``scratchconv train`` without the package's CLI."""
+    parser = argparse.ArgumentParser(prog="python -m scratchconv.cli.train")
+    add_train_arguments(parser)
+    return run_train(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

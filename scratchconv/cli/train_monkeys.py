@@ -115,11 +115,13 @@ def run(args):
         plot_side_by_side({"scratchconv": history}, path,
                           title=f"10 Monkey Species, {settings['model']} network (scratchconv)")
 
+    command = run_folder.command_line(["train", "monkeys"], {
+        "data_dir": args.data_dir, **settings, "epochs": args.epochs, "out": out})
     try:
         run_folder.train_and_report(
             model, out, settings, epochs=args.epochs, verbose=args.verbose, resume=args.resume, plot=plot,
             split="validation", fit_args=dict(x=train, validation_data=validation),
-            evaluate=lambda m: m.evaluate(validation, verbose=0))
+            evaluate=lambda m: m.evaluate(validation, verbose=0), samples=train.samples, command=command)
     except DatasetError as error:  # an image that stopped decoding while the run went on
         raise SystemExit(f"error: {error}") from None
     finally:
