@@ -71,7 +71,7 @@ def save_checkpoint(model, path):
         "model": model_config(model),
         "weights": model.get_weights(),
         "compile": None if model.loss is None else {
-            "optimizer": model.optimizer.get_config(), "loss": model.loss.name, "metrics": model.metrics},
+            "optimizer": model.optimizer.get_config(), "loss": model.loss.get_config(), "metrics": model.metrics},
         "optimizer_state": None if model.optimizer is None else model.optimizer.get_state(),
         "rng": model.rng.bit_generator.state,
         "training": {

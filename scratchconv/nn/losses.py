@@ -18,6 +18,11 @@ Two paths, as in Keras's TensorFlow backend:
       categorical: loss_i = -sum_k t_ik log(clip(p_ik / sum_j p_ij))
 
   where the clip is active the gradient is 0, as ``tf.clip_by_value``'s.
+
+``from_logits=True`` (Keras's argument): the model's outputs are the logits themselves (a last
+layer without softmax), and the loss is the fused formula above applied to them. A softmax last
+layer is fused all the same: Keras then takes the logits cached on the softmax output too
+(``_get_logits`` in its TensorFlow backend, with a warning that from_logits=True looks unintended).
 """
 
 import numpy as np
@@ -31,8 +36,17 @@ class Loss:
     name = None
     sparse = None
 
+    def __init__(self, from_logits=False):
+        if not isinstance(from_logits, (bool, np.bool_)):
+            raise TypeError(f"from_logits must be True or False, got {from_logits!r}")
+        self.takes_logits = bool(from_logits)  # Keras's from_logits (the name `from_logits` is the method)
+
     def get_config(self):
-        return {"name": self.name}
+        return {"name": self.name, "from_logits": self.takes_logits}
+
+    def from_outputs(self, y, targets):
+        """(per-sample losses, dL/dy) for the model's outputs y: logits or probabilities, as configured."""
+        return self.from_logits(y, targets) if self.takes_logits else self.from_probabilities(y, targets)
 
     def check_targets(self, y, n_samples, n_classes, argument="y"):
         raise NotImplementedError
@@ -46,10 +60,10 @@ class Loss:
         raise NotImplementedError
 
     def __call__(self, targets, p):
-        """The batch loss (mean over samples) from probabilities, like calling a Keras loss."""
+        """The batch loss (mean over samples) from the outputs, like calling a Keras loss."""
         p = np.asarray(p)
         targets = self.check_targets(targets, p.shape[0], p.shape[-1])
-        return float(np.mean(self.from_probabilities(p, targets)[0]))
+        return float(np.mean(self.from_outputs(p, targets)[0]))
 
     def accuracy(self, targets, p):
         """(N,) booleans: argmax of p equals the label (first index on ties, as Keras)."""
@@ -150,15 +164,37 @@ class CategoricalCrossentropy(Loss):
 LOSSES = {cls.name: cls for cls in (SparseCategoricalCrossentropy, CategoricalCrossentropy)}
 
 
+# Keras's loss settings scratchconv does not implement, with the value that means "off".
+KERAS_OFF = {"label_smoothing": 0.0, "ignore_class": None, "axis": -1, "reduction": "sum_over_batch_size"}
+KERAS_NAMES = {"SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
+               "CategoricalCrossentropy": "categorical_crossentropy"}
+
+
+def keras_problems(name, config):
+    """Why a Keras loss (its class or function name, its config) cannot be carried over; [] when it can."""
+    name = KERAS_NAMES.get(name, name)
+    if name not in LOSSES:
+        return [f"loss {name!r} is not implemented; scratchconv has {sorted(LOSSES)}"]
+    return [f"loss {name} sets {key}={config[key]!r}, which scratchconv does not implement"
+            for key, off in KERAS_OFF.items() if config.get(key, off) != off]
+
+
 def get(identifier):
-    """A Loss from Keras's string name, a Loss instance, or a Keras cross-entropy loss object."""
+    """A Loss from Keras's string name, a config dict ({"name", "from_logits"}, or Keras's serialised
+    {"class_name", "config"}), a Loss instance, or a Keras cross-entropy loss object."""
     if isinstance(identifier, Loss):
         return identifier
     if type(identifier).__module__.startswith("keras") and hasattr(identifier, "get_config"):
-        config = identifier.get_config()
-        if config.get("from_logits"):
-            raise ValueError("from_logits=True losses are not supported: end the model with a softmax")
-        identifier = config.get("name")
+        identifier = {"class_name": type(identifier).__name__, "config": identifier.get_config()}
+    if isinstance(identifier, dict) and "class_name" in identifier:  # Keras's form
+        config = identifier.get("config") or {}
+        problems = keras_problems(identifier["class_name"], config)
+        if problems:
+            raise ValueError("; ".join(problems))
+        identifier = {"name": KERAS_NAMES.get(identifier["class_name"], identifier["class_name"]),
+                      "from_logits": config.get("from_logits", False)}
+    if isinstance(identifier, dict) and identifier.get("name") in LOSSES:
+        return LOSSES[identifier["name"]](from_logits=identifier.get("from_logits", False))
     if isinstance(identifier, str) and identifier in LOSSES:
         return LOSSES[identifier]()
     raise ValueError(f"loss must be one of {sorted(LOSSES)} or a scratchconv.nn.losses.Loss, got {identifier!r}")

@@ -9,9 +9,10 @@
 One training step on a batch (x, t):
 
     forward:   a_0 = x,  a_l = layer_l.forward(a_{l-1}),  p = a_L
-    loss:      L = mean_i loss(t_i, p_i); with softmax last, from the logits (fused, stable)
+    loss:      L = mean_i loss(t_i, p_i) (softmax last: from its logits; from_logits=True: p are logits)
+               + the weight regularizers' penalties (their gradients added, as Keras)
     backward:  d_L = dL/dp (or dL/dz when fused),  d_{l-1} = layer_l.backward(d_l)
-    update:    optimizer.apply(trainable weights, their gradients)
+    update:    optimizer.apply(trainable weights, their gradients), then each weight constraint
 """
 
 import re
@@ -137,14 +138,12 @@ class Sequential:
 
     # --------------------------------------------------------------------------- compile
     def compile(self, optimizer, loss, metrics=None):
-        """optimizer: 'sgd', 'adam' or an Optimizer; loss: Keras's name or a Loss; metrics: e.g. ['accuracy']."""
-        self.optimizer = optimizers.get(optimizer)
-        self.loss = losses.get(loss)
-        metrics = list(metrics or [])
-        for metric in metrics:
+        """optimizer: a name ('sgd', 'adam', 'adamw', 'rmsprop'), a config, a Keras optimizer or an Optimizer;
+        loss: Keras's name, a config, a Keras loss or a Loss; metrics: e.g. ['accuracy']."""
+        self.optimizer, self.loss, self.metrics = optimizers.get(optimizer), losses.get(loss), list(metrics or [])
+        for metric in self.metrics:
             if metric not in ACCURACY_NAMES:
                 raise ValueError(f"metrics may hold {list(ACCURACY_NAMES)}, got {metric!r}")
-        self.metrics = metrics
 
     def _require_compiled(self, what):
         if self.loss is None:
@@ -159,6 +158,7 @@ class Sequential:
     __call__ = forward
 
     def _fused_softmax(self):
+        """Softmax last: the loss is taken from its logits (whatever from_logits says, as Keras)."""
         last = self.layers[-1]
         return getattr(last, "activation", None) == "softmax" and hasattr(last, "backward_preactivation")
 
@@ -177,7 +177,7 @@ class Sequential:
             sample_losses, d = self.loss.from_logits(last.preactivation, targets)  # d = dL/dz (N, classes)
             d = last.backward_preactivation(d)
         else:
-            sample_losses, d = self.loss.from_probabilities(p, targets)  # d = dL/dp (N, classes)
+            sample_losses, d = self.loss.from_outputs(p, targets)  # d = dL/dp (N, classes)
             d = last.backward(d)
         pending = None  # (dz, dbias) of layers[i], when the layer after it already computed them
         for i in range(len(self.layers) - 2, -1, -1):
@@ -215,26 +215,33 @@ class Sequential:
     def gradients_on_batch(self, x, y):
         """(mean loss, [dL/dw for every trainable weight, in order]) on one batch; no update.
 
-        The same numbers ``tf.GradientTape`` gives for the Keras model holding the same weights.
+        The same numbers ``tf.GradientTape`` gives for the Keras model holding the same weights, on
+        ``model.compute_loss`` (the loss plus the regularizers' penalties, if any).
         """
         self._require_compiled("gradients_on_batch")
         x, targets = self._checked(x, y)
         _, sample_losses = self.forward_backward(x, targets)
-        return float(sample_losses.mean(dtype=np.float64)), [g.copy() for g in self.gradients]
+        penalty = sum(layer.regularization() for layer in self.layers)  # their gradients added too
+        return float(sample_losses.mean(dtype=np.float64)) + penalty, [g.copy() for g in self.gradients]
 
     def train_step(self, x, targets):
-        """One optimizer step on one batch; returns (sum of per-sample losses, per-sample correctness)."""
+        """One optimizer step on one batch; returns (N * batch loss, per-sample correctness). As Keras:
+        batch loss = mean loss + the regularizers' penalty (before the step); constraints after it."""
         p, sample_losses = self.forward_backward(x, targets)
+        penalty = sum(layer.regularization() for layer in self.layers)  # their gradients added too
         self.optimizer.apply(self.trainable_weights, self.gradients)
-        return float(sample_losses.sum(dtype=np.float64)), self.loss.accuracy(targets, p)
+        for layer in self.layers:
+            layer.apply_constraints()
+        return float(sample_losses.sum(dtype=np.float64)) + penalty * len(x), self.loss.accuracy(targets, p)
 
     def test_step(self, x, targets):
         p = self.forward(x)
         if self._fused_softmax():
             sample_losses = self.loss.from_logits(self.layers[-1].preactivation, targets)[0]
         else:
-            sample_losses = self.loss.from_probabilities(p, targets)[0]
-        return float(sample_losses.sum(dtype=np.float64)), self.loss.accuracy(targets, p)
+            sample_losses = self.loss.from_outputs(p, targets)[0]
+        penalty = sum(layer.regularization(gradients=False) for layer in self.layers)  # Keras's evaluate too
+        return float(sample_losses.sum(dtype=np.float64)) + penalty * len(x), self.loss.accuracy(targets, p)
 
     def _logs(self, loss_sum, correct, n, prefix=""):
         logs = {f"{prefix}{metric}": correct / n for metric in self.metrics}
