@@ -208,11 +208,11 @@ def test_evaluate_equals_keras():
 
 
 def test_from_keras_rejects_what_scratchconv_lacks():
-    unsupported = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dropout(0.5)])
-    with pytest.raises(ValueError, match="Dropout"):
+    unsupported = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.LayerNormalization()])
+    with pytest.raises(ValueError, match="LayerNormalization"):
         nn.from_keras(unsupported)
-    regularized = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, kernel_regularizer="l2")])
-    with pytest.raises(ValueError, match="kernel_regularizer"):
+    regularized = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activity_regularizer="l2")])
+    with pytest.raises(ValueError, match="activity_regularizer"):
         nn.from_keras(regularized)
     with pytest.raises(TypeError, match="keras.Model"):
         nn.from_keras(42)
@@ -229,8 +229,8 @@ def test_compile_takes_keras_objects():
     assert model.loss.name == "sparse_categorical_crossentropy"
     model.compile(keras.optimizers.SGD(momentum=0.9, nesterov=True), keras.losses.CategoricalCrossentropy())
     assert model.optimizer.nesterov and model.optimizer.momentum == 0.9
-    with pytest.raises(ValueError, match="from_logits"):
-        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(ValueError, match="label_smoothing"):
+        model.compile("sgd", keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
 
 
 def test_other_layers_round_trip_and_gradients_through_keras(floatx):

@@ -211,7 +211,7 @@ def test_fit_needs_compile():
     with pytest.raises(ValueError, match="compile"):
         model.fit(np.zeros((2, 3), np.float32), np.zeros(2, int))
     with pytest.raises(ValueError, match="optimizer must be one of"):
-        model.compile("rmsprop", "sparse_categorical_crossentropy")
+        model.compile("nadam", "sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match="loss must be one of"):
         model.compile("sgd", "mse")
 

@@ -17,11 +17,12 @@ from .keras_io import to_keras
 from .loading import from_keras, load_checkpoint
 from .losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
 from .model import Sequential
-from .networks import fashion_mnist_model, monkeys_model
-from .optimizers import SGD, Adam
+from .networks import fashion_mnist_model, mobilenet_model, monkeys_model
+from .optimizers import SGD, Adam, AdamW, RMSprop
+from . import schedules
 
 __all__ = [
-    "Adam", "Callback", "CSVLogger", "CategoricalCrossentropy", "EarlyStopping", "History", "ModelCheckpoint",
-    "SGD", "Sequential", "SparseCategoricalCrossentropy", "fashion_mnist_model", "from_keras", "load_checkpoint", "monkeys_model",
-    "to_keras",
+    "Adam", "AdamW", "CSVLogger", "Callback", "CategoricalCrossentropy", "EarlyStopping", "History",
+    "ModelCheckpoint", "RMSprop", "SGD", "Sequential", "SparseCategoricalCrossentropy", "fashion_mnist_model",
+    "from_keras", "load_checkpoint", "mobilenet_model", "monkeys_model", "schedules", "to_keras",
 ]

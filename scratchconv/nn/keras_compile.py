@@ -78,9 +78,9 @@ def unsupported_arguments(layer_class, config):
     constraints scratchconv lacks or on weights the layer does not have, activity_regularizer,
     lora_rank, quantization_config."""
     if isinstance(layer_class, str):
-        from .config import CLASSES, KERAS_ALIASES
+        from .config import layer_class as class_of
 
-        layer_class = CLASSES[KERAS_ALIASES.get(layer_class, layer_class)]
+        layer_class = class_of(layer_class)
     name, prefixes = layer_class.__name__, layer_class.WEIGHT_ARGS
     problems = []
     for key, value in config.items():

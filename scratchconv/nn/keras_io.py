@@ -4,8 +4,8 @@ TensorFlow/Keras are imported only inside these functions: scratchconv.nn import
 
 Both directions go through the layer configs of ``scratchconv.nn.config`` (Keras's class and
 argument names) and ``get_weights()``/``set_weights()``, whose arrays are Keras's, in Keras's
-order, layer by layer. A compiled Keras model's optimizer (SGD, Adam: hyper-parameters, not
-their slots), loss and metrics are carried over too.
+order, layer by layer. A compiled model's optimizer (its hyper-parameters and learning-rate
+schedule, not its slots), loss (with from_logits) and metrics are carried over too.
 """
 
 from .._tensorflow import import_keras as _import_keras_quietly
@@ -34,7 +34,8 @@ def to_keras(model):
     for layer, keras_layer in zip(model.layers, keras_layers):
         keras_layer.set_weights(layer.get_weights())
     if model.loss is not None:
-        config = dict(model.optimizer.get_config())
-        optimizer = getattr(keras.optimizers, config.pop("name"))(**config)
-        keras_model.compile(optimizer=optimizer, loss=model.loss.name, metrics=list(model.metrics))
+        from .keras_compile import keras_loss, keras_optimizer
+
+        keras_model.compile(optimizer=keras_optimizer(keras, model.optimizer), loss=keras_loss(keras, model.loss),
+                            metrics=list(model.metrics))
     return keras_model
