@@ -30,6 +30,7 @@ import numpy as np
 import _common  # tutorials/_common.py: paths, figure saving, quick mode, optional TensorFlow
 from _common import plt, save, keras_or_none
 
+import scratchconv
 from scratchconv import nn
 from scratchconv.nn.networks import MOBILENET_BLOCKS
 

@@ -5,14 +5,20 @@ TensorFlow/Keras are imported only inside from_keras: scratchconv.nn imports wit
 """
 
 import os
+import warnings
 
 from . import checkpoint, losses, optimizers
-from .config import CONFIG_KEYS, KERAS_ALIASES, layer_from_config
+from .config import CONFIG_KEYS, KERAS_ALIASES, layer_class, layer_from_config
+from .keras_compile import compile_from_keras, unsupported_arguments
 from .keras_io import import_keras
-from .model import ACCURACY_NAMES, Sequential
+from .model import Sequential
 
-# Keras arguments that change what a layer computes and that scratchconv does not implement.
-_MUST_BE_UNSET = ("kernel_regularizer", "bias_regularizer", "activity_regularizer", "lora_rank", "quantization_config")
+# Keras arguments that scratchconv does not carry and that cannot change what the loaded network
+# computes or how it trains: the initializers (the weights are copied) and bookkeeping.
+_CHECKED_THERE = {"activity_regularizer", "lora_rank", "lora_alpha", "quantization_config"}
+_IRRELEVANT = {"name", "dtype", "trainable", "kernel_initializer", "bias_initializer", "depthwise_initializer",
+               "pointwise_initializer", "beta_initializer", "gamma_initializer", "moving_mean_initializer",
+               "moving_variance_initializer", "renorm_momentum", "renorm_clipping"}
 
 
 def load_checkpoint(path):
@@ -35,48 +41,76 @@ def load_checkpoint(path):
     return model
 
 
+def _default(keras_layer, key):
+    """Keras's default for the constructor argument ``key`` (inspect.Parameter.empty if none)."""
+    import inspect
+
+    for cls in type(keras_layer).__mro__:
+        parameter = inspect.signature(cls.__init__).parameters.get(key)
+        if parameter is not None:
+            return parameter.default
+    return inspect.Parameter.empty
+
+
+def _short(value):
+    """A Keras config value as a user wrote it: {'class_name': 'L2', 'config': {'l2': 0.01}} -> L2(l2=0.01)."""
+    if isinstance(value, dict) and "class_name" in value:
+        arguments = ", ".join(f"{k}={v!r}" for k, v in (value.get("config") or {}).items() if v is not None)
+        return f"{value['class_name']}({arguments})"
+    return repr(value)
+
+
 def _layer_entry(keras_layer):
-    """The config dict of one Keras layer, restricted to what scratchconv implements."""
-    class_name = KERAS_ALIASES.get(type(keras_layer).__name__, type(keras_layer).__name__)
+    """(the config dict of one Keras layer for scratchconv, [what scratchconv cannot carry over]).
+
+    Every argument of the Keras config is either carried (``CONFIG_KEYS``), irrelevant once the
+    weights are copied (``_IRRELEVANT``), or at its Keras default; anything else is a problem.
+    """
+    keras_class = type(keras_layer).__name__
+    where = f"layer {keras_layer.name!r} ({keras_class})"
+    class_name = KERAS_ALIASES.get(keras_class, keras_class)
     if class_name not in CONFIG_KEYS:
-        raise ValueError(f"Keras layer {keras_layer.name!r} is a {type(keras_layer).__name__}, which scratchconv "
-                         f"does not have; supported: {sorted(CONFIG_KEYS)}")
+        return None, [f"{where}: scratchconv has no {keras_class} layer"]
     full = keras_layer.get_config()
-    for key in _MUST_BE_UNSET:
-        if full.get(key) is not None:
-            raise ValueError(f"Keras layer {keras_layer.name!r} sets {key}={full[key]!r}, which scratchconv "
-                             f"does not implement")
+    # regularizers, constraints, activity_regularizer, LoRA, quantization: keras_compile's checks
+    problems = [f"{where}: {problem.split(': ', 1)[1]}"
+                for problem in unsupported_arguments(layer_class(class_name), full)]
+    for key, value in full.items():
+        if key in CONFIG_KEYS[class_name] or key in _IRRELEVANT or value is None or value is False:
+            continue
+        if key in _CHECKED_THERE or key.endswith(("_regularizer", "_constraint")):
+            continue
+        if value != _default(keras_layer, key):
+            problems.append(f"{where}: {key}={_short(value)} is not supported")
     config = {key: full[key] for key in CONFIG_KEYS[class_name] if key in full}
     dtype = str(getattr(keras_layer, "compute_dtype", None) or keras_layer.dtype)
     if dtype not in ("float32", "float64"):
-        raise ValueError(f"Keras layer {keras_layer.name!r} computes in {dtype}; scratchconv supports float32 "
-                         f"and float64 (not mixed precision)")
-    config.update(name=keras_layer.name, dtype=dtype)
-    return {"class_name": class_name, "config": config}
+        problems.append(f"{where}: computes in {dtype}; scratchconv supports float32 and float64 (not mixed precision)")
+    config.update(name=keras_layer.name, dtype=dtype, trainable=bool(keras_layer.trainable))
+    return {"class_name": class_name, "config": config}, problems
 
 
-def _compile_from_keras(model, keras_model):
-    """Compiles ``model`` like ``keras_model`` when its optimizer, loss and metrics map onto ours."""
-    config = keras_model.get_compile_config() if getattr(keras_model, "compiled", False) else {}
-    optimizer, loss = config.get("optimizer"), config.get("loss")
-    if isinstance(loss, dict):  # a serialized Loss object
-        from_logits = loss["config"].get("from_logits", False)
-        loss = None if from_logits else loss["config"].get("name")
-    if not isinstance(optimizer, dict) or loss not in losses.LOSSES:
-        return
-    name = optimizer["class_name"].lower()
-    keys = optimizers.KERAS_KEYS.get(name)
-    if keys is None or not isinstance(optimizer["config"].get("learning_rate"), float):
-        return  # another optimizer, or a learning-rate schedule
-    metrics = [m for m in config.get("metrics") or [] if m in ACCURACY_NAMES]
-    model.compile(optimizers.OPTIMIZERS[name](**{k: optimizer["config"][k] for k in keys}), loss, metrics)
+def _chain(keras_model):
+    """The model's layers (without the InputLayer), or ValueError when they are not one chain."""
+    keras_layers = [layer for layer in keras_model.layers if type(layer).__name__ != "InputLayer"]
+    if type(keras_model).__name__ != "Sequential":
+        previous = keras_model.inputs
+        for layer in keras_layers:
+            inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
+            if len(inputs) != 1 or inputs[0] is not previous[0] or len(previous) != 1:
+                raise ValueError(f"the Keras model {keras_model.name!r} is not a chain of layers (layer "
+                                 f"{layer.name!r} does not take exactly the previous layer's output); "
+                                 f"scratchconv.nn holds Sequential stacks only")
+            previous = [layer.output]
+    return keras_layers
 
 
 def from_keras(model_or_path):
     """The scratchconv Sequential matching a Keras model (object, or a saved .keras/.h5 file), weights included.
 
     The Keras model must be a plain stack of supported layers (a Sequential, or a functional
-    model that is a chain). Raises ValueError naming the first layer scratchconv cannot hold.
+    model that is a chain, like keras.applications.MobileNet). Raises one ValueError that lists
+    every layer and argument scratchconv cannot hold, each with the layer's name and class.
     """
     keras = import_keras()
     if isinstance(model_or_path, (str, os.PathLike)):
@@ -87,10 +121,24 @@ def from_keras(model_or_path):
         keras_model = model_or_path
     else:
         raise TypeError(f"from_keras takes a keras.Model or the path of a saved one, got {type(model_or_path).__name__}")
-    keras_layers = [layer for layer in keras_model.layers if type(layer).__name__ != "InputLayer"]
-    model = Sequential([layer_from_config(_layer_entry(layer)) for layer in keras_layers], name=keras_model.name)
+    layers, problems = [], []
+    for keras_layer in _chain(keras_model):
+        entry, layer_problems = _layer_entry(keras_layer)
+        if entry is not None and not layer_problems:
+            try:  # what only the layer's own checks catch (an activation scratchconv lacks, ...)
+                layers.append(layer_from_config(entry))
+            except (ValueError, TypeError) as error:
+                layer_problems = [f"layer {keras_layer.name!r} ({type(keras_layer).__name__}): {error}"]
+        problems += layer_problems
+    if problems:
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        raise ValueError(f"scratchconv cannot hold the Keras model {keras_model.name!r} as it is "
+                         f"({len(problems)} problem{'s' if len(problems) > 1 else ''}):\n{listed}")
+    model = Sequential(layers, name=keras_model.name)
     model.build(tuple(keras_model.input_shape))
-    for layer, keras_layer in zip(model.layers, keras_layers):
+    for layer, keras_layer in zip(model.layers, _chain(keras_model)):
         layer.set_weights(keras_layer.get_weights())
-    _compile_from_keras(model, keras_model)
+    notes = compile_from_keras(model, keras_model)
+    if notes:
+        warnings.warn(f"from_keras: {keras_model.name!r}: " + "; ".join(notes), stacklevel=2)
     return model
