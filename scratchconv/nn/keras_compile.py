@@ -2,7 +2,7 @@
 
     notes = compile_from_keras(model, keras_model)     # compiles model like keras_model where it can;
                                                        # returns what it could not carry over, in words
-    problems = unsupported_arguments("Dense", config)  # why a Keras layer config cannot be built here
+    problems = unsupported_arguments(Dense, config)    # why a Keras layer config cannot be built here
 
 Nothing is dropped silently. ``compile_from_keras`` does not raise: compiling is a setting the
 user can redo (``model.compile(...)``), so what cannot be carried over comes back as notes for
@@ -74,13 +74,9 @@ def compile_from_keras(model, keras_model):
 
 def unsupported_arguments(layer_class, config):
     """Every problem (a list of strings; [] if none) that keeps a Keras layer's ``config`` from
-    being built as ``layer_class`` (a scratchconv class, or Keras's class name): regularizers and
+    being built as ``layer_class`` (a scratchconv layer class): regularizers and
     constraints scratchconv lacks or on weights the layer does not have, activity_regularizer,
     lora_rank, quantization_config."""
-    if isinstance(layer_class, str):
-        from .config import layer_class as class_of
-
-        layer_class = class_of(layer_class)
     name, prefixes = layer_class.__name__, layer_class.WEIGHT_ARGS
     problems = []
     for key, value in config.items():
