@@ -4,6 +4,7 @@
     compile config (optimizer, loss, metrics)           -> recompiles it
     optimizer state (iterations, slot arrays)           -> the next step is the same step
     epochs done, RNG state, stop flag                   -> the next epoch shuffles the same way
+    each layer's RNG state (Dropout, GaussianNoise, ...) -> the next epoch draws the same masks
     history and every callback's state                  -> EarlyStopping/ModelCheckpoint carry on
 
 The nested state is stored as JSON (``__meta__``) in which every array is replaced by
@@ -64,6 +65,20 @@ def read_state(path):
     return _join_arrays(meta, arrays)
 
 
+def layer_rng_state(layer):
+    """The state of the layer's random generator (``layer.rng``: Dropout's masks, GaussianNoise's
+    noise, an initializer's draws), or None when it has none."""
+    rng = getattr(layer, "rng", None)
+    return rng.bit_generator.state if isinstance(rng, np.random.Generator) else None
+
+
+def generator_from_state(state):
+    """A np.random.Generator in ``state`` (a ``bit_generator.state`` dict: PCG64, MT19937, ...)."""
+    rng = np.random.Generator(getattr(np.random, state["bit_generator"])())
+    rng.bit_generator.state = state
+    return rng
+
+
 def save_checkpoint(model, path):
     """The model, its compile settings and (during or after fit) its training state, to ``path``."""
     state = {
@@ -74,6 +89,7 @@ def save_checkpoint(model, path):
             "optimizer": model.optimizer.get_config(), "loss": model.loss.get_config(), "metrics": model.metrics},
         "optimizer_state": None if model.optimizer is None else model.optimizer.get_state(),
         "rng": model.rng.bit_generator.state,
+        "layer_rngs": [layer_rng_state(layer) for layer in model.layers],
         "training": {
             "epoch": model.epochs_done,
             "stop_training": bool(model.stop_training),

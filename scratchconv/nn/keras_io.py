@@ -20,6 +20,16 @@ def import_keras():
     return keras
 
 
+def _keras_layer(keras_class, config):
+    """keras_class(**config), ``trainable`` set after construction: Keras's SpatialDropout2D does
+    not take it as an argument (its constructor has no ``**kwargs``)."""
+    config = dict(config)
+    trainable = config.pop("trainable", True)
+    keras_layer = keras_class(**config)
+    keras_layer.trainable = trainable
+    return keras_layer
+
+
 def to_keras(model):
     """A Keras Sequential with the same layers and weights as ``model`` (compiled like it, if it is)."""
     keras = import_keras()
@@ -28,7 +38,7 @@ def to_keras(model):
     keras_layers = []
     for layer in model.layers:
         entry = layer_config(layer)
-        keras_layers.append(getattr(keras.layers, entry["class_name"])(**entry["config"]))
+        keras_layers.append(_keras_layer(getattr(keras.layers, entry["class_name"]), entry["config"]))
     keras_model = keras.Sequential([keras.Input(shape=model.input_shape[1:], dtype=str(model.dtype)), *keras_layers],
                                    name=model.name)
     for layer, keras_layer in zip(model.layers, keras_layers):

@@ -8,7 +8,7 @@ import os
 import warnings
 
 from . import checkpoint, losses, optimizers
-from .config import CONFIG_KEYS, KERAS_ALIASES, layer_class, layer_from_config
+from .config import CONFIG_KEYS, KERAS_ALIASES, layer_class, layer_from_config, weight_prefixes
 from .keras_compile import compile_from_keras, unsupported_arguments
 from .keras_io import import_keras
 from .model import Sequential
@@ -19,6 +19,12 @@ _CHECKED_THERE = {"activity_regularizer", "lora_rank", "lora_alpha", "quantizati
 _IRRELEVANT = {"name", "dtype", "trainable", "kernel_initializer", "bias_initializer", "depthwise_initializer",
                "pointwise_initializer", "beta_initializer", "gamma_initializer", "moving_mean_initializer",
                "moving_variance_initializer", "renorm_momentum", "renorm_clipping"}
+
+# Arguments taken from the Keras layer's attribute (the value as given) rather than its config:
+# Keras's config writes Rescaling's np.float64 or 0-d array scale as a Python float, which both
+# frameworks would round to float32 (the attribute, used as given, is not), and any other array as
+# {'class_name': '__numpy__', ...}.
+_AS_GIVEN = {"Rescaling": ("scale", "offset")}
 
 
 def load_checkpoint(path):
@@ -35,7 +41,10 @@ def load_checkpoint(path):
         model.compile(optimizers.get(state["compile"]["optimizer"]), losses.get(state["compile"]["loss"]),
                       state["compile"]["metrics"])
         model.optimizer.set_state(state["optimizer_state"])
-    model.rng.bit_generator.state = state["rng"]
+    model.rng = checkpoint.generator_from_state(state["rng"])
+    for layer, rng_state in zip(model.layers, state.get("layer_rngs") or []):  # absent before they were saved
+        if rng_state is not None:
+            layer.rng = checkpoint.generator_from_state(rng_state)
     model.resume_state = state["training"]
     model.epochs_done = state["training"]["epoch"]
     return model
@@ -72,9 +81,14 @@ def _layer_entry(keras_layer):
     if class_name not in CONFIG_KEYS:
         return None, [f"{where}: scratchconv has no {keras_class} layer"]
     full = keras_layer.get_config()
-    # regularizers, constraints, activity_regularizer, LoRA, quantization: keras_compile's checks
-    problems = [f"{where}: {problem.split(': ', 1)[1]}"
-                for problem in unsupported_arguments(layer_class(class_name), full)]
+    prefixes = weight_prefixes(class_name, full)
+    for key in CONFIG_KEYS[class_name]:  # gamma_regularizer of a BatchNormalization without scale: Keras
+        if key.endswith(("_regularizer", "_constraint")) and key.rpartition("_")[0] not in prefixes:
+            full[key] = None  # ignores it (no such weight), and so does scratchconv
+    # regularizers, constraints, activity_regularizer, LoRA, quantization: keras_compile's checks, which
+    # read the class's name and WEIGHT_ARGS (a BatchNormalization's depend on center and scale: prefixes)
+    checked_as = type(layer_class(class_name).__name__, (), {"WEIGHT_ARGS": prefixes})
+    problems = [f"{where}: {problem.split(': ', 1)[1]}" for problem in unsupported_arguments(checked_as, full)]
     for key, value in full.items():
         if key in CONFIG_KEYS[class_name] or key in _IRRELEVANT or value is None or value is False:
             continue
@@ -83,6 +97,8 @@ def _layer_entry(keras_layer):
         if value != _default(keras_layer, key):
             problems.append(f"{where}: {key}={_short(value)} is not supported")
     config = {key: full[key] for key in CONFIG_KEYS[class_name] if key in full}
+    for key in _AS_GIVEN.get(class_name, ()):
+        config[key] = getattr(keras_layer, key)
     dtype = str(getattr(keras_layer, "compute_dtype", None) or keras_layer.dtype)
     if dtype not in ("float32", "float64"):
         problems.append(f"{where}: computes in {dtype}; scratchconv supports float32 and float64 (not mixed precision)")
