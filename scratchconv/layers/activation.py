@@ -69,6 +69,19 @@ class ReLU(_Elementwise):
             self._pair = activations_keras.clipped_relu(max_value, negative_slope, threshold)
         self._cache = None
 
+    def batchnorm_max_value(self):
+        """(True, max_value) when ``BatchNormalization.forward_with_relu(x, max_value)`` computes
+        this layer exactly, with the same gradient from its output: plain relu (max_value None)
+        and relu6 (6.0), the two whose backward reads only y. (False, None) otherwise."""
+        if self._pair[0] is activations.relu_forward:
+            return True, None
+        return (True, 6.0) if self._pair[0] is activations_keras.relu6_forward else (False, None)
+
+    def took_output(self, y):
+        """Records y as this layer's last output when the layer before computed it (a model's
+        fused BatchNormalization + ReLU, see ``batchnorm_max_value``): backward reads only y."""
+        self._cache = (None, y)
+
 
 class LeakyReLU(_Elementwise):
     """keras.layers.LeakyReLU(negative_slope=0.3): y = x if x > 0 else negative_slope * x.

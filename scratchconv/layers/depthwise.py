@@ -26,9 +26,25 @@ class DepthwiseConv2D(_Conv):
         self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier")
         _check_initializers(depthwise_initializer, bias_initializer)
         self.depthwise_initializer, self.bias_initializer = depthwise_initializer, bias_initializer
+        self._same_input = False  # the last forward was forward_same
 
     def output_channels(self, channels):
         return channels * self.depth_multiplier
+
+    def forward(self, x, training=False):
+        self._same_input = False
+        return super().forward(x, training)
+
+    def forward_same(self, x, training=False):
+        """forward of x zero-padded as 'same' pads it, for a 'valid' layer, without the padded copy:
+        what a model runs for ZeroPadding2D + this layer when the padding is 'same''s (MobileNet's
+        stride-2 blocks; ``nn.fusion``). The kernels skip the padded taps; backward returns x's dx."""
+        self._same_input = True
+        return super().forward(x, training)
+
+    def _window(self):
+        padding = "same" if self._same_input else self.padding
+        return dict(strides=self.strides, padding=padding, dilation_rate=self.dilation_rate)
 
     def weight_shapes(self, channels):
         m = self.depth_multiplier

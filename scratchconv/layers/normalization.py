@@ -19,10 +19,12 @@ and the TensorFlow backend's ``moments`` / ``batch_normalization``):
 - y = gamma * (x - mean) / sqrt(variance + epsilon) + beta; gamma is 1 without ``scale``,
   beta 0 without ``center``.
 
-Fusing a following ReLU/ReLU6 (for the model to use; ``forward``/``backward`` do not do it):
-``forward_with_relu(x, max_value, training)`` returns min(max(bn(x), 0), max_value) in the same
-pass, and ``backward_with_relu(dy, y, max_value)`` returns dx from the gradient of that output,
-the relu's mask read from its output y (0 < y < max_value), as TensorFlow's ReluGrad/Relu6Grad.
+Fusing a following ReLU/ReLU6 (Sequential does it, ``scratchconv.nn.fusion``; ``forward``/``backward``
+do not): ``forward_with_relu(x, max_value, training)`` returns min(max(bn(x), 0), max_value) in
+the same pass, and ``backward_with_relu(dy, y, max_value)`` returns dx from the gradient of that
+output, the relu's mask read from its output y (0 < y < max_value), as TensorFlow's
+ReluGrad/Relu6Grad; given the forward's own y, from the byte mask the forward wrote beside it.
+``backward(dy)`` after ``forward_with_relu`` is the batch normalisation's own backward.
 """
 
 import numbers
@@ -159,32 +161,36 @@ class BatchNormalization(Layer):
         else:
             mean, variance = self.moving_mean.copy(), self.moving_variance.copy()
         y = batchnorm.batch_norm_forward(x, mean, variance, self.gamma, self.beta, self.epsilon, axis,
-                                         relu, max_value)
-        self._cache = (x, mean, variance, batch_mode, relu, max_value, y.shape)
+                                         relu, max_value, with_mask=relu)
+        y, keep = y if relu else (y, None)  # keep: the relu's mask, a byte per value (see _backward)
+        self._cache = (x, mean, variance, batch_mode, relu, max_value, y.shape, y if relu else None, keep)
         return y
 
     def backward(self, dy):
-        """dx for the forward's input; self.gradients = [dgamma, dbeta] (those that exist)."""
+        """dx for the forward's input; self.gradients = [dgamma, dbeta] (those that exist). dy is
+        the gradient of the normalised output, also after ``forward_with_relu`` (x, mean and
+        variance are all this needs)."""
         return self._backward(dy, None, relu=False, max_value=None)
 
     def backward_with_relu(self, dy, y, max_value=None):
         """dx after ``forward_with_relu(x, max_value)``: dy is the gradient of its output y, and the
-        relu's mask is read from y (0 < y < max_value); fills self.gradients as ``backward``."""
+        relu's mask is read from y (0 < y < max_value); fills self.gradients as ``backward``. When
+        y is that forward's own array, the mask the forward wrote (a byte per value) is read instead."""
         return self._backward(dy, y, relu=True, max_value=max_value)
 
     def _backward(self, dy, y, relu, max_value):
         if self._cache is None:
             raise ValueError(f"layer {self.name!r}: call forward(x) before backward(dy)")
-        x, mean, variance, batch_mode, forward_relu, forward_max, y_shape = self._cache
-        if relu != forward_relu or (relu and max_value != forward_max):
-            raise ValueError(f"layer {self.name!r}: backward{'_with_relu' if relu else ''} does not match "
-                             f"the last forward (relu={forward_relu}, max_value={forward_max})")
+        x, mean, variance, batch_mode, forward_relu, forward_max, y_shape, forward_y, keep = self._cache
+        if relu and (not forward_relu or max_value != forward_max):  # plain backward needs no y: either forward
+            raise ValueError(f"layer {self.name!r}: backward_with_relu does not match the last forward "
+                             f"(relu={forward_relu}, max_value={forward_max})")
         dy = check_grad(dy, "dy", y_shape, None).astype(self.dtype, copy=False)
         if relu:
             y = check_grad(y, "y", y_shape, None).astype(self.dtype, copy=False)
-        dx, dgamma, dbeta = batchnorm.batch_norm_backward(
+        dx, dgamma, dbeta = batchnorm.batch_norm_backward(  # the forward's own y: its mask, not y, is read
             dy, x, mean, variance, self.gamma, self.epsilon, self._channel_axis(x.ndim), batch_mode, y,
-            relu, max_value)
+            relu, max_value, keep if relu and y is forward_y else None)
         grads = ([dgamma] if self.scale else []) + ([dbeta] if self.center else [])
         for live, new in zip(self.gradients, grads):
             live[...] = new

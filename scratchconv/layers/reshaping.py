@@ -105,6 +105,11 @@ class ZeroPadding2D(_Spatial):
     def backward(self, dy):
         return np.ascontiguousarray(self._check_dy(dy)[self._window(self.padding)])
 
+    def folded(self, x):
+        """Records x as this layer's last input when a model ran the padding inside the next
+        layer (``DepthwiseConv2D.forward_same``, see ``nn.fusion``): backward then works alone."""
+        self._shapes = (np.shape(x), self.compute_output_shape(np.shape(x)))
+
 
 class Cropping2D(_Spatial):
     """keras.layers.Cropping2D(cropping=((0, 0), (0, 0)), data_format).
