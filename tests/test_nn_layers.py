@@ -420,3 +420,31 @@ def test_conv_layers_check_each_new_input_shape():
             dy, x, *layer.weights, strides=2, padding="same")[0], rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="dz"):  # a dz of another shape is still refused
         layer.backward_from_preactivation(np.zeros((2, 4, 4, 4)), np.zeros(4))
+
+
+@pytest.mark.parametrize("strides", [1, 2])
+@pytest.mark.parametrize("activation", ["relu", "selu"])
+def test_one_by_one_conv2d_runs_as_pointwise_and_equals_conv2d(strides, activation):
+    # Conv2D(F, 1) with algorithm 'auto' takes PointwiseConv2D's one product; forced to 'rows' it
+    # runs conv2d. Same model, same weights, float64: every gradient equal, also where the layer
+    # hands the layer before its dz through that layer's activation (the fused backward).
+    from scratchconv import nn
+    from scratchconv.layers import Conv2D, Dense, Flatten
+
+    def model(algorithm):
+        m = nn.Sequential([Conv2D(6, 3, padding="same", activation=activation, input_shape=(7, 7, 3), seed=0,
+                                  dtype="float64"),
+                           Conv2D(4, 1, strides=strides, activation=activation, seed=1, dtype="float64",
+                                  algorithm=algorithm),
+                           Flatten(dtype="float64"), Dense(3, activation="softmax", seed=2, dtype="float64")])
+        m.compile("sgd", "sparse_categorical_crossentropy")
+        return m
+
+    fast, rows = model("auto"), model("rows")
+    assert fast.layers[1]._one_by_one() and not rows.layers[1]._one_by_one()
+    x = np.random.default_rng(3).normal(size=(5, 7, 7, 3))
+    y = np.arange(5) % 3
+    (loss_fast, grads_fast), (loss_rows, grads_rows) = fast.gradients_on_batch(x, y), rows.gradients_on_batch(x, y)
+    assert loss_fast == pytest.approx(loss_rows, rel=1e-13)
+    for g_fast, g_rows in zip(grads_fast, grads_rows):
+        np.testing.assert_allclose(g_fast, g_rows, rtol=1e-11, atol=1e-14)

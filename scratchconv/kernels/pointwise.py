@@ -204,3 +204,24 @@ def pointwise_conv2d_backward(dy, x, kernel, bias=None):
     x, kernel, bias = check_pointwise_args(x, kernel, bias)
     dy = check_grad(dy, "dy", (*x.shape[:3], kernel.shape[3]), x.dtype)
     return _pointwise_backward(dy, x, kernel, bias is not None)
+
+
+# --------------------------------------------------------------------------- with strides (Conv2D(F, 1, strides))
+
+
+def pointwise_conv2d_strided(x, kernel, bias, strides):
+    """A 1x1 convolution without groups: ``pointwise_conv2d`` on the pixels the strides keep (a 1x1
+    window with strides skips pixels; 'same' adds no padding to it). x (N, H, W, C) -> (N, H_out, W_out, F)."""
+    sh, sw = strides
+    return pointwise_conv2d(x[:, ::sh, ::sw, :], kernel, bias)
+
+
+def pointwise_conv2d_strided_backward(dz, x, kernel, bias, strides):
+    """(dx, dkernel, dbias) of ``pointwise_conv2d_strided``; the skipped pixels get no gradient."""
+    sh, sw = strides
+    dx_kept, dkernel, dbias = pointwise_conv2d_backward(dz, x[:, ::sh, ::sw, :], kernel, bias)
+    if (sh, sw) == (1, 1):
+        return dx_kept, dkernel, dbias
+    dx = np.zeros(x.shape, dtype=x.dtype)  # (N, H, W, C)
+    dx[:, ::sh, ::sw, :] = dx_kept  # (N, H_out, W_out, C)
+    return dx, dkernel, dbias
