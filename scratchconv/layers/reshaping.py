@@ -242,6 +242,8 @@ class Rescaling(Layer):
             raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}")
         if isinstance(value, float) and not isinstance(value, np.floating):
             value = np.float32(value)  # as Keras: tf.cast makes a Python float a float32 tensor first
+        elif isinstance(value, (list, tuple)) and np.asarray(value).dtype.kind == "f":
+            value = np.asarray(value, dtype=np.float32)  # a list of Python floats too (tf.convert_to_tensor)
         return np.asarray(value, dtype=self.dtype)
 
     def compute_output_shape(self, input_shape):
