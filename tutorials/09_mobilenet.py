@@ -136,11 +136,27 @@ assert model.count_params() == sum(r[5] for r in table) + bn_numbers
 tk = keras_or_none()
 if tk is not None:
     tf, keras = tk
+    keras.utils.set_random_seed(0)
     keras_model = keras.applications.MobileNet(weights=None, input_shape=(size, size, 3), alpha=alpha, classes=10)
     assert keras_model.count_params() == model.count_params()
-    ours = nn.from_keras(keras_model)  # Keras's own network, its weights, in scratchconv's layers
     images = np.random.default_rng(0).uniform(-1, 1, (4, size, size, 3)).astype("float32")
-    difference = np.abs(ours.predict(images, verbose=0) - keras_model.predict(images, verbose=0)).max()
-    print(f"Keras's MobileNet: {keras_model.count_params():,} parameters, equal; from_keras's predictions on 4 "
+    fresh = keras_model.predict(images, verbose=0)
+    print(f"a freshly built MobileNet predicts {fresh.min():.3f} to {fresh.max():.3f} for every class and image")
+    # Untrained, every batch normalisation holds its initial moving statistics (mean 0, variance 1)
+    # and the activations die out on the way (ReLU(6) of ever smaller values): the logits are the
+    # last bias, 0, and the probabilities exactly 1/10. Comparing those would prove nothing, so each
+    # BatchNormalization first gets statistics as a trained network's would differ from the defaults.
+    rng = np.random.default_rng(1)
+    for layer in keras_model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
+                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 2.0, variance.shape)])
+    expected = keras_model.predict(images, verbose=0)
+    assert expected.std() > 0.005  # no longer uniform
+    ours = nn.from_keras(keras_model)  # Keras's own network, its weights, in scratchconv's layers
+    difference = np.abs(ours.predict(images, verbose=0) - expected).max()
+    print(f"Keras's MobileNet: {keras_model.count_params():,} parameters, equal; with random batch-norm "
+          f"statistics it predicts {expected.min():.3f} to {expected.max():.3f}; from_keras's predictions on 4 "
           f"images differ from Keras's by at most {difference:.1e} (probabilities)")
     assert difference < 2e-5
