@@ -268,3 +268,25 @@ def test_runs_without_jit():
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_a_layer_s_backward_runs_what_its_training_forward_kept(monkeypatch):
+    """_conv2d_backward with "auto" and a kept array runs the algorithm that kept it, whatever the
+    backward alone would pick; the result equals the public functions'."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 7, 7, 64)).astype(np.float32)
+    kernel = (rng.standard_normal((3, 3, 64, 64)) / 24).astype(np.float32)
+    dy = rng.standard_normal((2, 7, 7, 64)).astype(np.float32)
+    g = standard._prepare(x, kernel, None, 1, "same", 1, 1)[4]
+    y, kept = standard._conv2d_forward(x, kernel, None, g, 1, keep=True)
+    assert kept[0] == "winograd" and standard.auto_algorithm(kernel, 1, g, "backward") == "rows"
+    ran = []
+    original = standard.conv2d_backward_winograd
+    monkeypatch.setattr(standard, "conv2d_backward_winograd", lambda *a, **k: ran.append(1) or original(*a, **k))
+    got = standard._conv2d_backward(dy, x, kernel, False, g, 1, kept=kept)
+    assert ran == [1]
+    want = conv2d_backward(dy, x, kernel, padding="same")  # the row method, nothing kept
+    np.testing.assert_allclose(y, conv2d(x, kernel, padding="same"), rtol=1e-4, atol=1e-5)
+    for a, b in zip(got[:2], want[:2]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+

@@ -324,6 +324,28 @@ def test_auto_chooses_by_the_measured_rule():
     assert choice((2, 14, 14, 64), (3, 3), groups=2) == "rows"
 
 
+def test_auto_chooses_by_what_the_call_can_know():
+    """standard.auto_algorithm: the public forward by the forward's time, the public backward
+    (nothing kept) by the backward's alone, a layer in training by forward + kept backward."""
+    from scratchconv.kernels.standard import PURPOSES, auto_algorithm
+
+    def choices(n, h, c, f):
+        x, k = np.zeros((n, h, h, c), np.float32), np.zeros((3, 3, c, f), np.float32)
+        g = _prepare(x, k, None, 1, "same", 1, 1)[4]
+        return tuple(auto_algorithm(k, 1, g, purpose) for purpose in PURPOSES)  # forward, backward, training
+
+    assert choices(32, 28, 32, 32) == ("rows", "im2col", "rows")  # its rows (9.6 MB) are kept in training
+    assert choices(32, 14, 64, 64) == ("winograd", "rows", "winograd")  # small: V is worth it only kept
+    assert choices(32, 7, 128, 128) == ("winograd", "rows", "winograd")
+    assert choices(64, 32, 128, 128) == ("winograd", "winograd", "winograd")  # large: Winograd either way
+    assert choices(64, 64, 64, 64) == ("winograd", "winograd", "winograd")
+    # too large to keep (403 MB of rows): in training each pass picks as the public functions do
+    assert choices(64, 128, 32, 32) == ("rows", "im2col", "rows")
+    assert choices(64, 128, 3, 32) == ("im2col",) * 3  # few input channels: im2col for every purpose
+    assert choices(2, 6, 4, 4) == ("rows",) * 3  # smaller than anything measured: the forward's choice
+    assert choices(512, 14, 64, 64) == ("winograd", "winograd", "winograd")  # V (75 MB) not kept, large
+
+
 @pytest.mark.parametrize("algorithm", ["auto", "rows", "im2col", "winograd"])
 def test_public_functions_with_each_algorithm_equal_naive(algorithm):
     rng = np.random.default_rng(11)

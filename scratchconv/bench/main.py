@@ -294,7 +294,7 @@ def _run_bench(args, specs):
 def auto_choice(rows):
     """For each standard layer and pass: the algorithm 'auto' ran, the fastest one measured, and
     auto's time over the fastest's (1.0 when auto chose the fastest)."""
-    return [{"layer": row["layer"], "pass": phase, "auto": row["auto_algorithm"],
+    return [{"layer": row["layer"], "pass": phase, "auto": row[phase].get("auto_algorithm", row["auto_algorithm"]),
              "fastest": row[phase]["fastest_algorithm"], "auto_is_fastest": row[phase]["auto_is_fastest"],
              "auto_over_fastest": row[phase]["auto_over_fastest"]}
             for row in rows if row["algorithms"] for phase in ("forward", "forward_backward")]

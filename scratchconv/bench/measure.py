@@ -3,8 +3,11 @@
 For a standard layer ours is timed once per algorithm ``conv2d(algorithm=...)`` can be forced to
 (``shapes.standard_algorithms``: the row method, im2col, and Winograd where it applies); the row's
 ``ours`` is the one ``algorithm="auto"`` runs, and the row says whether that was the fastest
-measured. TensorFlow's and PyTorch's calls run in the same rounds; PyTorch in the memory format
-that was faster on this layer (``torch_ops.pick_format``).
+measured. Where auto's ``conv2d_backward`` picks another algorithm than its ``conv2d`` (nothing is
+kept between the public calls, so each picks for its own pass), auto's forward+backward is timed
+as an item of its own, named "forward's+backward's" (``shapes.auto_algorithms``), and counts among
+the candidates for the fastest. TensorFlow's and PyTorch's calls run in the same rounds; PyTorch
+in the memory format that was faster on this layer (``torch_ops.pick_format``).
 """
 
 import warnings
@@ -47,10 +50,11 @@ def measure_layer(spec, batch, dtype, seed, tf, probe, rounds, block_s, max_call
     PyTorch's when given."""
     arrays = shapes.make_arrays(spec, batch, dtype, seed)
     algorithms = shapes.standard_algorithms(spec)
-    auto = shapes.auto_algorithm(spec, arrays) if algorithms else None
+    autos = shapes.auto_algorithms(spec, arrays) if algorithms else {phase: None for phase in PHASES}
     ours = {algorithm: shapes.make_calls(spec, arrays, algorithm=algorithm or "auto")[:2]
             for algorithm in (algorithms or (None,))}
-    reference = ours[auto][1]()  # the auto algorithm's y and gradients
+    mixed = autos["forward_backward"] not in ours  # auto's backward runs another algorithm than its forward
+    reference = shapes.make_calls(spec, arrays)[1]()  # what algorithm="auto" gives: y and gradients
     peers = {"tf": None, "torch": None}
     found = {"tf_error": None, "max_rel_diff_vs_tf": None, "torch_error": None, "max_rel_diff_vs_torch": None,
              "torch_formats": None, "torch_format_ms": None}
@@ -82,11 +86,13 @@ def measure_layer(spec, batch, dtype, seed, tf, probe, rounds, block_s, max_call
     for index, phase in enumerate(PHASES):  # ours (every algorithm), TF, PyTorch; then the same for fwd+bwd
         for algorithm, calls in ours.items():
             items[_ours_name(algorithm, phase)] = calls[index]
+        if mixed and phase == "forward_backward":
+            items[_ours_name(autos[phase], phase)] = shapes.make_calls(spec, arrays)[1]
         for name, calls in peers.items():
             if calls is not None:
                 items[f"{name}_{phase}"] = calls[index]
     raw = timing.run_rounds(items, probe, rounds, block_s, max_calls, threshold)
-    return dict(found, spec=spec, raw=raw, algorithms=algorithms, auto_algorithm=auto)
+    return dict(found, spec=spec, raw=raw, algorithms=algorithms, auto_algorithm=autos["forward"], autos=autos)
 
 
 def summarize_layer(measured, batch, peak, probe_quiet, threshold, wanted_rounds):
@@ -126,6 +132,7 @@ def summarize_layer(measured, batch, peak, probe_quiet, threshold, wanted_rounds
         return found
 
     for phase in PHASES:
+        auto = measured["autos"][phase]  # the algorithm auto runs in this pass ("a+b": forward a, backward b)
         ours, tf, torch = stats(_ours_name(auto, phase), phase), stats(f"tf_{phase}", phase), stats(f"torch_{phase}", phase)
         entry = {"ours": ours, "tf": tf, "torch": torch, "ratio_best": None, "ratio_torch_best": None,
                  "target": FORWARD_TARGET if phase == "forward" else FORWARD_BACKWARD_TARGETS[spec.kind], "met": None,
@@ -138,11 +145,11 @@ def summarize_layer(measured, batch, peak, probe_quiet, threshold, wanted_rounds
             entry["ratio_torch_best"] = ours["min_ms"] / torch["min_ms"]
         if measured["algorithms"]:
             by_algorithm = {}
-            for algorithm in measured["algorithms"]:
+            for algorithm in (*measured["algorithms"], *([auto] if auto not in measured["algorithms"] else [])):
                 found = stats(_ours_name(algorithm, phase), phase)
                 by_algorithm[algorithm] = dict(found, **ratios(found, tf, torch))
             fastest = min(by_algorithm, key=lambda a: by_algorithm[a]["ms"])
-            entry.update(algorithms=by_algorithm, fastest_algorithm=fastest, auto_is_fastest=auto == fastest,
-                         auto_over_fastest=ours["ms"] / by_algorithm[fastest]["ms"])
+            entry.update(auto_algorithm=auto, algorithms=by_algorithm, fastest_algorithm=fastest,
+                         auto_is_fastest=auto == fastest, auto_over_fastest=ours["ms"] / by_algorithm[fastest]["ms"])
         row[phase] = entry
     return row

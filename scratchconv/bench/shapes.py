@@ -241,10 +241,19 @@ def standard_algorithms(spec):
 
 def auto_algorithm(spec, arrays):
     """The algorithm ``conv2d(algorithm="auto")`` runs for this standard layer and these (finite) arrays."""
+    return auto_algorithms(spec, arrays)["forward"]
+
+
+def auto_algorithms(spec, arrays):
+    """What ``algorithm="auto"`` runs for this standard layer in each timed pass: {"forward": name,
+    "forward_backward": name, or "forward's+backward's" where ``conv2d_backward`` (nothing kept
+    between the public calls) picks another algorithm than ``conv2d``}."""
     from ..kernels import standard
 
     g = spec.geometry(arrays["x"].shape[0])
-    return standard._choose(arrays["kernel"], 1, g, "auto", arrays["x"], arrays["dy"])
+    forward = standard._choose(arrays["kernel"], 1, g, "auto", arrays["x"])
+    backward = standard._choose(arrays["kernel"], 1, g, "auto", arrays["x"], arrays["dy"], purpose="backward")
+    return {"forward": forward, "forward_backward": forward if backward == forward else f"{forward}+{backward}"}
 
 
 def make_calls(spec, arrays, naive=False, algorithm="auto"):

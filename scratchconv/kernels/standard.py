@@ -23,13 +23,20 @@ this order:
         method's product would be wider (kw*Fg values per pixel against kh*kw*Cg), or would
         compute columns that no window starts at.
     ``winograd_pays`` (3x3, stride 1, dilation 1, groups == 1, 64 to 128 input channels and
-        filters) and x (and dy) finite -> standard_winograd.py: Winograd's minimal filtering,
+        filters; a backward with nothing kept only for large convolutions) and x (and dy)
+        finite -> standard_winograd.py: Winograd's minimal filtering,
         F(4x4, 3x3): 36 BLAS products per 6x6 input tile instead of 144 multiply-adds per
         channel pair, plus the tile transforms. Where it does not pay (fewer channels: the
         products get too thin for BLAS) the measurements are in ``standard_winograd.py``.
+    ``im2col_backward_pays`` (a backward with nothing kept, 3x3 with 32 channels and filters,
+        large) -> standard_im2col.py: its weight-gradient product splits better over threads.
     otherwise (most layers) -> standard_rows.py, the row method: unfold only the kernel rows,
         one BLAS product per group, then shift and add the columns: an unfolded copy kh times
         the input, not kh*kw times.
+
+"auto" picks by what the call can know (``PURPOSES``, ``auto_algorithm``): ``conv2d`` by the
+forward's time, ``conv2d_backward`` by the backward's alone, and a Conv2D layer in training by
+forward + a backward that reuses what the forward keeps; that backward runs the forward's algorithm.
 
 ``algorithm=`` on ``conv2d``/``conv2d_backward`` (and the Conv2D layer) forces one of
 ``ALGORITHMS`` instead of "auto"; the checks above for Inf/NaN still apply (a kernel holding
@@ -47,9 +54,10 @@ from . import activations
 from .arguments import check_conv2d_args as _prepare
 from .arguments import crop_padding, pad_input
 from .standard_taps import _conv2d_backward_by_taps, _conv2d_by_taps
-from .standard_im2col import conv2d_backward_im2col, conv2d_im2col, use_im2col
+from .standard_im2col import conv2d_backward_im2col, conv2d_im2col, im2col_backward_pays, use_im2col
 from .standard_rows import _image_chunks, conv2d_backward_rows, conv2d_rows
-from .standard_winograd import conv2d_winograd, winograd_pays, winograd_tile
+from .standard_winograd import KEEP_MAX_BYTES as WINOGRAD_KEEP_MAX_BYTES
+from .standard_winograd import conv2d_winograd, tile_grid, winograd_pays, winograd_tile
 from .standard_winograd_backward import conv2d_backward_winograd
 from .pointwise import bias_gradient
 
@@ -73,13 +81,47 @@ def check_algorithm(algorithm, kernel_size, strides, dilation_rate, groups):
     return algorithm
 
 
-def _choose(kernel, groups, g, algorithm, *arrays):
-    """The algorithm that runs for a finite kernel: algorithm unless "auto"; Winograd only for
-    finite arrays (x, and dy in a backward)."""
+# What "auto" may know about a call (``purpose``), and so what it picks by:
+#   "forward"   conv2d alone, or a layer's forward outside training: the forward's time alone;
+#   "backward"  conv2d_backward with nothing kept from a forward: the backward's time alone, which
+#               unfolds x (rows, im2col) or transforms its tiles (Winograd) again;
+#   "training"  a Conv2D layer's forward in training (``keep=True``): a backward follows that reuses
+#               what this forward keeps (the rows, or Winograd's V), so forward + that backward.
+# With nothing kept the two passes are independent, and each picks by its own time alone.
+PURPOSES = ("forward", "backward", "training")
+
+
+def auto_algorithm(kernel, groups, g, purpose="forward", itemsize=4):
+    """The algorithm "auto" runs for a finite kernel and finite arrays, for this ``purpose``."""
+    if use_im2col(kernel, groups, g):
+        return "im2col"
+    if purpose == "training":
+        algorithm = "winograd" if winograd_pays(kernel, groups, g, "training") else "rows"
+        if _keeps(algorithm, kernel, groups, g, itemsize):
+            return algorithm  # the backward follows it (``_conv2d_backward``: kept)
+        purpose = "forward"  # too large to keep: each pass picks for itself, as the public functions
+    if winograd_pays(kernel, groups, g, purpose):
+        return "winograd"
+    if purpose == "backward" and im2col_backward_pays(kernel, groups, g):
+        return "im2col"
+    return "rows"
+
+
+def _keeps(algorithm, kernel, groups, g, itemsize):
+    """Whether ``_conv2d_forward(keep=True)`` keeps the unfolded input for the backward with this
+    algorithm (Winograd's V up to its KEEP_MAX_BYTES, the row method's rows up to this module's)."""
+    kh, _, cg, _ = kernel.shape
+    if algorithm == "winograd":
+        tiles_h, tiles_w, alpha = tile_grid(g, winograd_tile(kernel, groups, g))
+        return alpha * alpha * g.n * tiles_h * tiles_w * cg * groups * itemsize <= WINOGRAD_KEEP_MAX_BYTES
+    return g.n * g.out_h * g.touched_w * groups * kh * cg * itemsize <= KEEP_MAX_BYTES
+
+
+def _choose(kernel, groups, g, algorithm, *arrays, purpose="forward"):
+    """The algorithm that runs for a finite kernel: algorithm unless "auto" (``auto_algorithm``);
+    Winograd only for finite arrays (x, and dy in a backward)."""
     if algorithm == "auto":
-        if use_im2col(kernel, groups, g):
-            return "im2col"
-        algorithm = "winograd" if winograd_pays(kernel, groups, g) else "rows"
+        algorithm = auto_algorithm(kernel, groups, g, purpose, arrays[0].itemsize if arrays else 4)
     if algorithm == "winograd" and not all(np.isfinite(a).all() for a in arrays):
         return "rows"
     return algorithm
@@ -166,7 +208,7 @@ def _conv2d_forward(x, kernel, bias, g, groups, keep=False, algorithm="auto"):
             return _conv2d_by_taps(x, kernel, bias, g, groups), None
     kh, kw, cg, filters = kernel.shape
     x = np.ascontiguousarray(x)  # (N, H, W, C_in)
-    algorithm = _choose(kernel, groups, g, algorithm, x)
+    algorithm = _choose(kernel, groups, g, algorithm, x, purpose="training" if keep else "forward")
     if algorithm == "winograd":
         y, v = conv2d_winograd(x, kernel, bias, g, groups, keep, tile=winograd_tile(kernel, groups, g))
         return y, (None if v is None else ("winograd", v))
@@ -264,7 +306,9 @@ def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True, k
         with np.errstate(invalid="ignore"):
             dx, dkernel = _conv2d_backward_by_taps(dy, x, kernel, g, groups)
         return _through(dx if input_gradient else None, dkernel, _bias_gradient(dy, with_bias), x, activation)
-    algorithm = _choose(kernel, groups, g, algorithm, x, dy)
+    if algorithm == "auto" and kept is not None:  # the forward chose, knowing this backward would follow
+        algorithm = kept[0]
+    algorithm = _choose(kernel, groups, g, algorithm, x, dy, purpose="backward")
     if algorithm == "winograd":
         v = kept[1] if kept is not None and kept[0] == "winograd" else None  # checked by the callee
         dx, dkernel, dbias = conv2d_backward_winograd(dy, x, kernel, with_bias, g, groups, input_gradient, v,

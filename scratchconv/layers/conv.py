@@ -345,7 +345,8 @@ class Conv2D(_Conv):
 
     def kernel_forward(self, x, bias):
         """conv2d; in training, the unfolded input is kept for the backward, which then does not
-        unfold the batch again (``standard._conv2d_forward``'s keep)."""
+        unfold the batch again (``standard._conv2d_forward``'s keep), and "auto" picks the algorithm
+        by forward + that backward (``standard.auto_algorithm``'s "training"), which runs it too."""
         self._kept = None  # freed first: the new one can take its memory
         if self._one_by_one():
             return pointwise_conv2d_strided(x, self.weights[0], bias, self.strides)
