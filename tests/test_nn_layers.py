@@ -397,8 +397,9 @@ def test_conv2d_reuses_its_unfolded_input_exactly(monkeypatch, channels, groups,
             np.testing.assert_allclose(layer.gradients[0], dkernel, rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(layer.gradients[1], dbias, rtol=1e-12, atol=1e-12)
         # the check that the kept path ran at all
-        if training and keep_max_bytes:
+        if training:  # the forward's algorithm, for the backward to follow, and its unfolded input if it fits
             assert layer._kept[0] == ("im2col" if channels == 1 else "rows")
+            assert (layer._kept[1] is not None) == bool(keep_max_bytes)
         else:
             assert layer._kept is None
 

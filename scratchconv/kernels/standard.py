@@ -99,7 +99,7 @@ def auto_algorithm(kernel, groups, g, purpose="forward", itemsize=4):
         algorithm = "winograd" if winograd_pays(kernel, groups, g, "training") else "rows"
         if _keeps(algorithm, kernel, groups, g, itemsize):
             return algorithm  # the backward follows it (``_conv2d_backward``: kept)
-        purpose = "forward"  # too large to keep: each pass picks for itself, as the public functions
+        purpose = "forward"  # too large to keep: the forward picks by its own time, the backward follows it
     if winograd_pays(kernel, groups, g, purpose):
         return "winograd"
     if purpose == "backward" and im2col_backward_pays(kernel, groups, g):
@@ -197,10 +197,11 @@ KEEP_MAX_BYTES = 16 << 20
 def _conv2d_forward(x, kernel, bias, g, groups, keep=False, algorithm="auto"):
     """conv2d on checked arguments: (y, kept).
 
-    kept is None, or with ``keep=True`` the unfolded input, for ``_conv2d_backward``'s ``kept``:
-    ("rows", rows of the whole batch) from the row method, ("im2col", cols^T) from the
-    transposed im2col (one input channel), ("winograd", V) the transformed input tiles, each
-    only up to KEEP_MAX_BYTES. A layer keeps it between its forward and its backward, which
+    kept is None, or with ``keep=True`` the algorithm and the unfolded input, for
+    ``_conv2d_backward``'s ``kept``: ("rows", rows of the whole batch) from the row method,
+    ("im2col", cols^T) from the transposed im2col (one input channel), ("winograd", V) the
+    transformed input tiles, each only up to KEEP_MAX_BYTES (above it (algorithm, None): the
+    backward still follows the forward's algorithm). A layer keeps it between its forward and its backward, which
     then skips the unfold.
     """
     if not np.isfinite(kernel).all():
@@ -211,14 +212,15 @@ def _conv2d_forward(x, kernel, bias, g, groups, keep=False, algorithm="auto"):
     algorithm = _choose(kernel, groups, g, algorithm, x, purpose="training" if keep else "forward")
     if algorithm == "winograd":
         y, v = conv2d_winograd(x, kernel, bias, g, groups, keep, tile=winograd_tile(kernel, groups, g))
-        return y, (None if v is None else ("winograd", v))
+        return y, (("winograd", v) if keep else None)
     if algorithm == "im2col":
-        keep = keep and g.n * g.out_h * g.out_w * kh * kw * cg * x.itemsize <= KEEP_MAX_BYTES
-        y, cols_t = conv2d_im2col(x, kernel, bias, g, _image_chunks(g.n, g.out_h * g.out_w, kh * kw * cg * x.itemsize), keep)
-        return y, (None if cols_t is None else ("im2col", cols_t))
+        cols_keep = keep and g.n * g.out_h * g.out_w * kh * kw * cg * x.itemsize <= KEEP_MAX_BYTES
+        y, cols_t = conv2d_im2col(x, kernel, bias, g, _image_chunks(g.n, g.out_h * g.out_w, kh * kw * cg * x.itemsize),
+                                  cols_keep)
+        return y, (("im2col", cols_t) if keep else None)
     rows_keep = keep and g.n * g.out_h * g.touched_w * groups * kh * cg * x.itemsize <= KEEP_MAX_BYTES
     y, rows = conv2d_rows(x, kernel, bias, g, groups, rows_keep)
-    return y, (None if rows is None else ("rows", rows))
+    return y, (("rows", rows) if keep else None)
 
 
 # --------------------------------------------------------------------------- backward
@@ -335,7 +337,7 @@ def _conv2d_backward(dy, x, kernel, with_bias, g, groups, input_gradient=True, k
 def _kept(kept, path, shape):
     """The array of ``_conv2d_forward``'s kept when it comes from this path, else None; one of
     another shape belongs to another convolution (a caller's mistake: refused)."""
-    if kept is None or kept[0] != path:
+    if kept is None or kept[0] != path or kept[1] is None:
         return None
     if kept[1].shape != shape:
         raise ValueError(f"kept {path} of shape {kept[1].shape} do not belong to this convolution (expected {shape})")
