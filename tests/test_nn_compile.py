@@ -36,8 +36,11 @@ OPTIMIZERS = [
 @pytest.fixture(autouse=True)
 def float64_keras():
     # The optimizer's learning-rate variable is floatx: float64 here, or Keras rounds it to float32.
+    # Keras caches a global dtype policy made from floatx: put it back too, or later tests build float64.
+    policy = keras.config.dtype_policy()
     keras.config.set_floatx("float64")
     yield
+    keras.config.set_dtype_policy(policy)
     keras.config.set_floatx("float32")
 
 

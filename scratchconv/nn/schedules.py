@@ -49,34 +49,30 @@ def _positive(value, name):
     return value
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _StepDecay(LearningRateSchedule):
+    """What ExponentialDecay and InverseTimeDecay share: the arguments, and the decay's progress
+    p = step / decay_steps (rounded down with ``staircase``), in float32 as Keras computes it."""
+
     ARGS = ("initial_learning_rate", "decay_steps", "decay_rate", "staircase", "name")
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"):
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
         self.initial_learning_rate, self.decay_rate = float(initial_learning_rate), float(decay_rate)
         self.decay_steps = _positive(decay_steps, "decay_steps")
-        self.staircase, self.name = bool(staircase), name
+        self.staircase, self.name = bool(staircase), name or type(self).__name__
 
-    def __call__(self, step):
+    def progress(self, step):
         p = f32(step) / f32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
-        return f32(self.initial_learning_rate) * np.power(f32(self.decay_rate), p)
+        return np.floor(p) if self.staircase else p
 
 
-class InverseTimeDecay(LearningRateSchedule):
-    ARGS = ("initial_learning_rate", "decay_steps", "decay_rate", "staircase", "name")
-
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="InverseTimeDecay"):
-        self.initial_learning_rate, self.decay_rate = float(initial_learning_rate), float(decay_rate)
-        self.decay_steps = _positive(decay_steps, "decay_steps")
-        self.staircase, self.name = bool(staircase), name
-
+class ExponentialDecay(_StepDecay):
     def __call__(self, step):
-        p = f32(step) / f32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
-        return f32(self.initial_learning_rate) / (f32(1) + f32(self.decay_rate) * p)
+        return f32(self.initial_learning_rate) * np.power(f32(self.decay_rate), self.progress(step))
+
+
+class InverseTimeDecay(_StepDecay):
+    def __call__(self, step):
+        return f32(self.initial_learning_rate) / (f32(1) + f32(self.decay_rate) * self.progress(step))
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
