@@ -27,12 +27,22 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba  # noqa: E402
+from numba.core.cpu_options import ParallelOptions  # noqa: E402
 
 prange = numba.prange  # re-exported for the kernel modules; plain Python runs it as range
 
 OPTIONS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
-kernel = numba.njit(parallel=True, **OPTIONS)
+# Parallel kernels parallelise their explicit prange loops and nothing else. Numba's parallel=True
+# would also turn every NumPy array expression in them (``a[:] = 0.0``, ``np.zeros``, ``x + y``)
+# into a parallel loop of its own; every kernel here keeps those inside its prange loop (per-thread
+# buffers), where Numba runs them serially anyway, so converting them only cost compile time.
+# An instance, not a dict: Numba empties a dict it is given as it reads it, so the second
+# compilation of a kernel would get parallel=True again.
+PRANGE_ONLY = ParallelOptions(dict(prange=True, comprehension=False, reduction=False, inplace_binop=False,
+                                   setitem=False, numpy=False, stencil=False, fusion=False))
+
+kernel = numba.njit(parallel=PRANGE_ONLY, **OPTIONS)
 serial_kernel = numba.njit(parallel=False, **OPTIONS)
 
 # The one fast-math flag some kernels allow: 'contract', which lets LLVM fuse a * b + c into one
@@ -41,4 +51,4 @@ serial_kernel = numba.njit(parallel=False, **OPTIONS)
 # float32 SELU was faster with it); kernels that mostly move data gained nothing from it (the
 # depthwise ones were no faster), so only the SELU kernels take it.
 CONTRACT = dict(OPTIONS, fastmath={"contract"})
-contract_kernel = numba.njit(parallel=True, **CONTRACT)
+contract_kernel = numba.njit(parallel=PRANGE_ONLY, **CONTRACT)

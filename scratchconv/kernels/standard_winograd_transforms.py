@@ -186,6 +186,11 @@ def _scatter_1d(m, dst, at, step, src, start, stride, add):
 
 # --------------------------------------------------------------------------- 2-D kernels
 
+# TYPED_CONSTANTS: the 2-D kernels pass the 1-D ones np.intp(1) and np.bool_(True) rather than
+# the literals 1 and True. Numba compiles a jitted callee once per literal value it is passed
+# (Literal[int](1), Literal[int](0) and int64 are three signatures), which made a cold start
+# compile the eight 1-D transforms 22 times instead of 8.
+
 
 @numba_kernel
 def _gather_tiles(out, src, m, top, left, tiles_h, tiles_w, first_row, gradient):
@@ -201,6 +206,7 @@ def _gather_tiles(out, src, m, top, left, tiles_h, tiles_w, first_row, gradient)
     copied, with zeros, into a buffer; a row wholly outside is a row of zeros.
     """
     n_images, h, w, channels = src.shape
+    one, zero = np.intp(1), np.intp(0)  # typed constants (``TYPED_CONSTANTS``)
     alpha = m + 2
     k = m if gradient else alpha  # the patch's side
     n_tiles = out.shape[1]
@@ -217,14 +223,14 @@ def _gather_tiles(out, src, m, top, left, tiles_h, tiles_w, first_row, gradient)
                 if row < 0 or row >= h:
                     half[i * alpha : (i + 1) * alpha] = 0.0
                 elif col >= 0 and col + k <= w:
-                    _gather_1d(m, gradient, half, i * alpha, 1, pixels, (n * h + row) * w + col, 1)
+                    _gather_1d(m, gradient, half, i * alpha, one, pixels, (n * h + row) * w + col, one)
                 else:
                     for j in range(k):
                         if 0 <= col + j < w:
                             row_buffer[j] = pixels[(n * h + row) * w + col + j]
                         else:
                             row_buffer[j] = 0.0
-                    _gather_1d(m, gradient, half, i * alpha, 1, row_buffer, 0, 1)
+                    _gather_1d(m, gradient, half, i * alpha, one, row_buffer, zero, one)
             t = rr * tiles_w + tw
             for b in range(alpha):  # point a*alpha + b = sum_i X[a, i] half[i*alpha + b]
                 _gather_1d(m, gradient, points, b * n_tiles + t, alpha * n_tiles, half, b, alpha)
@@ -240,6 +246,7 @@ def _output_tiles(y, products, bias, m, tiles_h, tiles_w, first_row):
     prange over the tile rows: the m rows of y each covers are its alone.
     """
     n_images, out_h, out_w, filters = y.shape
+    one = np.intp(1)  # a typed constant (``TYPED_CONSTANTS``)
     alpha = m + 2
     n_tiles = products.shape[1]
     pixels = y.reshape(n_images * out_h * out_w, filters)  # (N*H_out*W_out, F)
@@ -253,7 +260,7 @@ def _output_tiles(y, products, bias, m, tiles_h, tiles_w, first_row):
             t = rr * tiles_w + tw
             cols = min(m, out_w - tw * m)
             for a in range(alpha):  # half[a*m + q] = sum_b M[a, b] A[b, q]
-                _output_1d(m, half, a * m, 1, points, a * alpha * n_tiles + t, n_tiles)
+                _output_1d(m, half, a * m, one, points, a * alpha * n_tiles + t, n_tiles)
             first = (n * out_h + th * m) * out_w + tw * m  # the tile's first pixel
             whole = rows == m and cols == m
             for q in range(m):  # tile column q = A^T half[:, q]
@@ -280,6 +287,7 @@ def _scatter_tiles(dx, dv, m, top, left, tiles_h, tiles_w, first_row):
     buffer, and only its inside is added.
     """
     n_images, h, w, channels = dx.shape
+    one, yes, no = np.intp(1), np.bool_(True), np.bool_(False)  # typed constants (``TYPED_CONSTANTS``)
     alpha = m + 2
     n_tiles = dv.shape[1]
     pixels = dx.reshape(n_images * h * w, channels)  # (N*H*W, C)
@@ -296,14 +304,14 @@ def _scatter_tiles(dx, dv, m, top, left, tiles_h, tiles_w, first_row):
                 t = rr * tiles_w + tw
                 col0 = tw * m - left
                 for a in range(alpha):  # half[a*alpha + j] = sum_b dV[a, b] B^T[b, j]
-                    _scatter_1d(m, half, a * alpha, 1, points, a * alpha * n_tiles + t, n_tiles, False)
+                    _scatter_1d(m, half, a * alpha, one, points, a * alpha * n_tiles + t, n_tiles, no)
                 first = (n * h + row0) * w + col0  # the patch's first pixel (if inside x)
                 if row0 >= 0 and row0 + alpha <= h and col0 >= 0 and col0 + alpha <= w:
                     for j in range(alpha):  # patch column j += B half[:, j]
-                        _scatter_1d(m, pixels, first + j, w, half, j, alpha, True)
+                        _scatter_1d(m, pixels, first + j, w, half, j, alpha, yes)
                     continue
                 for j in range(alpha):
-                    _scatter_1d(m, patch, j, alpha, half, j, alpha, False)
+                    _scatter_1d(m, patch, j, alpha, half, j, alpha, no)
                 for i in range(max(0, -row0), min(alpha, h - row0)):
                     for j in range(max(0, -col0), min(alpha, w - col0)):
                         for c in range(channels):
