@@ -180,3 +180,103 @@ def test_compare_with_keras_from_the_same_weights(tree, tmp_path):
     assert predictions["max_abs_probability_difference"] < 1e-5
     assert set(summary["validation_accuracy"]) == {"keras", "scratchconv", "difference"}
     assert len(summary["histories"]["keras"]["loss"]) == len(summary["histories"]["scratchconv"]["loss"]) == 1
+
+
+def test_compare_with_scratchconv_on_keras_batches(tree, tmp_path, capsys):
+    """--scratchconv-pipeline keras: scratchconv trains on Keras's own legacy ImageDataGenerator
+    iterators, so with the same initial weights its first batch is Keras's first batch."""
+    from scratchconv.nn import compare
+
+    out = tmp_path / "compare"
+    compare.main(["--data", "monkeys", "--data-dir", str(tree), "--epochs", "1", "--limit", "6",
+                  "--batch-size", "6", "--out", str(out), "--scratchconv-pipeline", "keras"])
+    printed = capsys.readouterr().out
+    assert printed.count("scratchconv trains on Keras's legacy ImageDataGenerator iterators "
+                         "(--scratchconv-pipeline keras)") == 1
+    summary = json.loads((out / "comparison.json").read_text())
+    assert summary["settings"]["scratchconv_pipeline"] == "keras"
+    keras_metrics = json.loads((out / "keras" / "metrics.json").read_text())
+    ours = json.loads((out / "scratchconv" / "metrics.json").read_text())
+    assert keras_metrics["n_train"] == ours["training_samples"] == 6  # --limit 6 of the 64 training images
+    assert "this line alone does not repeat it" in ours["command"]  # the batches were not scratchconv's
+    assert json.loads((out / "scratchconv" / "run.json").read_text())["settings"]["init_from"].endswith(
+        "initial.keras")
+    # One batch of 6 from the same weights: each epoch-1 training loss is the initial model's loss on
+    # that batch, so the two agree only when the augmented images are the same. The tolerance is
+    # Keras's float32 (about 1e-6 apart on the same batch); near chance (log 4) another augmentation
+    # of the same images can still move the loss by 1e-4, so it must stay this tight.
+    histories = summary["histories"]
+    assert histories["scratchconv"]["loss"][0] == pytest.approx(histories["keras"]["loss"][0], rel=2e-5)
+    assert len(histories["keras"]["loss"]) == len(histories["scratchconv"]["loss"]) == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["--data", "monkeys", "--augmentation", "layers", "--scratchconv-pipeline", "keras"],
+    ["--data", "fashion-mnist", "--scratchconv-pipeline", "keras"],
+])
+def test_scratchconv_pipeline_keras_needs_monkeys_and_legacy(tree, tmp_path, capsys, argv):
+    from scratchconv.nn import compare
+
+    with pytest.raises(SystemExit) as info:
+        compare.main([*argv, "--data-dir", str(tree), "--out", str(tmp_path / "compare")])
+    assert info.value.code == 2  # argparse's usage error, before anything runs
+    assert "--scratchconv-pipeline keras" in capsys.readouterr().err
+    assert not (tmp_path / "compare").exists()
+
+
+def test_last_epochs_mean():
+    from scratchconv.nn.compare import last_epochs_mean
+
+    assert last_epochs_mean({"val_accuracy": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.5]}) == pytest.approx(0.46)
+    assert last_epochs_mean({"val_accuracy": [0.4, 0.6]}) == pytest.approx(0.5)  # stopped early: 2 epochs
+    assert last_epochs_mean({"val_accuracy": [0.25]}) == pytest.approx(0.25)
+    assert last_epochs_mean({"val_accuracy": [0.1, 0.2, 0.3]}, epochs=2) == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="no val_accuracy"):
+        last_epochs_mean({"val_accuracy": []})
+
+
+def test_compare_seeds_means_over_the_seeds(tree, tmp_path, monkeypatch, capsys):
+    """compare_seeds's seeds.json and table from made-up runs (compare_once replaced: no training)."""
+    from scratchconv.nn import compare
+
+    runs = {  # seed: (Keras final, scratchconv final, Keras val_accuracy per epoch, scratchconv's)
+        0: (0.50, 0.60, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.5], [0.4, 0.6]),  # last 5: 0.46; 0.5 (2 epochs)
+        1: (0.70, 0.75, [0.7] * 6, [0.2, 0.4, 0.6, 0.8, 1.0]),              # last 5: 0.7; 0.6
+    }
+    seen = []
+
+    def made_up(args, out):
+        seen.append((args.seed, args.weights_seed))
+        keras, ours, keras_history, our_history = runs[args.seed]
+        return {"validation_accuracy": {"keras": keras, "scratchconv": ours, "difference": ours - keras},
+                "seconds_per_epoch": {"keras": 1.0, "scratchconv": 2.0},
+                "histories": {"keras": {"val_accuracy": keras_history}, "scratchconv": {"val_accuracy": our_history}}}
+
+    monkeypatch.setattr(compare, "compare_once", made_up)
+    out = tmp_path / "seeds"
+    compare.main(["--data", "monkeys", "--data-dir", str(tree), "--seeds", "0", "1", "--weights-seed", "7",
+                  "--out", str(out)])
+    assert seen == [(0, 7), (1, 7)]
+    result = json.loads((out / "seeds.json").read_text())
+    first, second = result["runs"]
+    # the fields seeds.json had before, unchanged
+    assert result["split"] == "validation" and result["keras_spread"] == [0.5, 0.7]
+    assert (first["seed"], first["keras"], first["scratchconv"], first["within_keras_spread"]) == (0, 0.5, 0.6, True)
+    assert (second["seed"], second["keras"], second["scratchconv"], second["within_keras_spread"]) == (
+        1, 0.7, 0.75, False)
+    assert first["seconds_per_epoch"] == {"keras": 1.0, "scratchconv": 2.0}
+    # the last-epochs statistic, per run and over the seeds
+    assert result["last_epochs"] == 5
+    assert first["last_epochs_mean"] == pytest.approx({"keras": 0.46, "scratchconv": 0.5})
+    assert second["last_epochs_mean"] == pytest.approx({"keras": 0.7, "scratchconv": 0.6})
+    assert first["epochs_run"] == {"keras": 7, "scratchconv": 2}
+    means = result["means"]
+    assert means["keras"] == pytest.approx(0.6) and means["scratchconv"] == pytest.approx(0.675)
+    assert means["within_keras_spread"] == pytest.approx(0.5)
+    assert means["last_epochs_mean"] == pytest.approx({"keras": 0.58, "scratchconv": 0.55})
+    assert means["difference"] == pytest.approx(0.075)
+    assert means["last_epochs_mean_difference"] == pytest.approx(-0.03)
+    table = capsys.readouterr().out.split("final validation accuracy (last model)")[-1].splitlines()
+    assert table[-3].split() == ["0", "0.5000", "0.6000", "True", "0.4600", "0.5000"]
+    assert table[-1].split()[:6] == ["mean", "0.6000", "0.6750", "0.50", "0.5800", "0.5500"]
+    assert table[-1].endswith("scratchconv - Keras: final +0.0750, last-5 -0.0300")

@@ -83,14 +83,26 @@ def _check_keras_start(model, image_size, n_classes, path):
                          f"images and {n_classes} classes")
 
 
-def run(args):
+def run(args, iterators=None):
+    """The training of ``scratchconv train monkeys`` (args: ``add_arguments``'s options).
+
+    iterators: None for scratchconv's own pipeline (``monkey_iterators``), or a callable
+    ``iterators(settings) -> (train, validation, labels)`` that makes the batches instead, in the
+    shape ``monkey_iterators`` returns them (labels ``[(label, latin_name, common_name), ...]``);
+    ``python -m scratchconv.nn.compare --scratchconv-pipeline keras`` passes Keras's own iterators,
+    so that scratchconv trains on Keras's very batches. Such a run's metrics.json command cannot
+    repeat it alone, and says so.
+    """
     for value, option in ((args.epochs, "--epochs"), (args.batch_size, "--batch-size"), (args.limit, "--limit")):
         positive(value, option)
     out = args.out or os.path.join("runs", f"monkeys_{args.model}")
     settings = run_folder.start_run(out, {key: getattr(args, key) for key in RESUMED_SETTINGS}, args.resume)
     try:
-        train, validation, labels = monkey_iterators(
-            args.data_dir, settings["image_size"], settings["batch_size"], settings["seed"], settings["limit"])
+        if iterators is None:
+            train, validation, labels = monkey_iterators(
+                args.data_dir, settings["image_size"], settings["batch_size"], settings["seed"], settings["limit"])
+        else:
+            train, validation, labels = iterators(settings)
     except DatasetError as error:
         raise SystemExit(f"error: {error}") from None
     names = [f"{label} ({common})" if common else label for label, _, common in labels]
@@ -117,6 +129,8 @@ def run(args):
 
     command = run_folder.command_line(["train", "monkeys"], {
         "data_dir": args.data_dir, **settings, "epochs": args.epochs, "out": out})
+    if iterators is not None:  # still one shell line: the note is a comment
+        command += "  # batches from the caller's iterators, not scratchconv's: this line alone does not repeat it"
     try:
         run_folder.train_and_report(
             model, out, settings, epochs=args.epochs, verbose=args.verbose, resume=args.resume, plot=plot,
@@ -125,5 +139,6 @@ def run(args):
     except DatasetError as error:  # an image that stopped decoding while the run went on
         raise SystemExit(f"error: {error}") from None
     finally:
-        train.close()
-        validation.close()
+        for source in (train, validation):  # Keras's legacy iterators have no close()
+            if hasattr(source, "close"):
+                source.close()

@@ -3,14 +3,18 @@
     python -m scratchconv.nn.compare [--model separable] [--epochs 10] [--limit N] [--data-dir DIR]
         [--out runs/compare_separable] [--seed 0] [--skip-keras]
     python -m scratchconv.nn.compare --data monkeys --data-dir DIR [--model standard]
-        [--augmentation legacy|layers] [--epochs 10] [--batch-size 64] [--limit N] [--seed 7]
-        [--out runs/compare_monkeys_standard] [--skip-keras] [--weights-seed W] [--seeds 0 1 2]
+        [--augmentation legacy|layers] [--scratchconv-pipeline scratchconv|keras] [--epochs 10]
+        [--batch-size 64] [--limit N] [--seed 7] [--out runs/compare_monkeys_standard] [--skip-keras]
+        [--weights-seed W] [--seeds 0 1 2]
 
 1. Keras (the reference's ``build_model``/``compile_model``/``train_and_report``: the article's
    settings and callbacks) builds the network with seeded initial weights, saves them as
    ``initial.keras`` and trains: ``<out>/keras/``.
 2. scratchconv trains the same network from ``initial.keras`` with the same settings
-   (``scratchconv train fashion-mnist|monkeys --init-from``): ``<out>/scratchconv/``.
+   (``scratchconv train fashion-mnist|monkeys --init-from``): ``<out>/scratchconv/``. The
+   monkeys' batches come from scratchconv's own ``ImageDataGenerator`` (``--scratchconv-pipeline
+   scratchconv``, the default) or from the very iterators Keras trains on (``keras``: Keras 2's
+   legacy ``ImageDataGenerator``, seeded as Keras's run; needs ``--augmentation legacy``).
 3. The reference's best checkpoint is loaded into scratchconv (``from_keras``) and both predict
    the test set (monkeys: the validation set): the largest difference in the probabilities and
    both accuracies.
@@ -22,8 +26,12 @@ stream), so their curves are two runs of the same experiment from the same start
 numbers. How far apart two such runs fall by chance alone is what ``--seeds`` measures: the whole
 comparison once per seed of the shuffling and augmentation (``<out>/seed_<s>/``), all from the same
 initial weights (``--weights-seed``, default the first seed), then ``<out>/seeds.json`` and a table:
-each seed's final validation/test accuracy in both libraries, and whether each scratchconv
-accuracy lies within the spread (min to max) of Keras's. The monkeys' side is in compare_monkeys.py.
+each seed's final validation/test accuracy in both libraries, whether each scratchconv accuracy
+lies within the spread (min to max) of Keras's, and the mean validation accuracy over each run's
+last 5 epochs (fewer when it stopped early), which one lucky or unlucky last epoch moves less; then
+the means over the seeds. When the two libraries' accuracies differ, ``--scratchconv-pipeline
+keras`` tells whether the data pipeline or the training makes the difference: both then train on
+Keras's batches. The monkeys' side is in compare_monkeys.py.
 """
 
 import argparse
@@ -34,6 +42,12 @@ import sys
 import numpy as np
 
 from .._atomic import write_atomically
+
+PIPELINES = ("scratchconv", "keras")  # --scratchconv-pipeline: where scratchconv's monkey batches come from
+PIPELINE_LINES = {
+    "scratchconv": "scratchconv trains on its own ImageDataGenerator iterators (--scratchconv-pipeline scratchconv)",
+    "keras": "scratchconv trains on Keras's legacy ImageDataGenerator iterators (--scratchconv-pipeline keras)"}
+LAST_EPOCHS = 5  # compare_seeds: the smoother statistic averages the last this many epochs' val_accuracy
 
 
 def run_keras(out, kind, epochs, limit, data_dir, seed, batch_size=32):
@@ -99,6 +113,11 @@ def main(argv=None):
     parser.add_argument("--augmentation", choices=("legacy", "layers"), default="legacy",
                         help="monkeys, Keras's pipeline: legacy (the article's ImageDataGenerator, default) or "
                              "layers (Keras 3's preprocessing layers)")
+    parser.add_argument("--scratchconv-pipeline", choices=PIPELINES, default="scratchconv",
+                        help="monkeys, where scratchconv's batches come from: scratchconv (its own "
+                             "ImageDataGenerator, default) or keras (the very legacy ImageDataGenerator iterators "
+                             "Keras trains on, seeded the same: the runs then differ only in the library that "
+                             "trains; needs --augmentation legacy)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=None, help="default 32 (fashion-mnist), 64 (monkeys)")
     parser.add_argument("--limit", type=int, default=None)
@@ -114,10 +133,18 @@ def main(argv=None):
     monkeys = args.data == "monkeys"
     if monkeys and not args.data_dir:
         parser.error("--data monkeys needs --data-dir DIR (Kaggle's 10-monkey-species folder)")
+    if args.scratchconv_pipeline == "keras" and not monkeys:
+        parser.error("--scratchconv-pipeline keras is for --data monkeys only (Fashion-MNIST's batches are cut "
+                     "from arrays, with no ImageDataGenerator)")
+    if args.scratchconv_pipeline == "keras" and args.augmentation != "legacy":
+        parser.error("--scratchconv-pipeline keras needs --augmentation legacy: scratchconv trains on Keras's "
+                     "legacy ImageDataGenerator iterators, not on its preprocessing layers")
     args.model = args.model or ("standard" if monkeys else "separable")
     args.batch_size = args.batch_size or (64 if monkeys else 32)
     args.seed = (7 if monkeys else 0) if args.seed is None else args.seed
     out = args.out or os.path.join("runs", f"compare_monkeys_{args.model}" if monkeys else f"compare_{args.model}")
+    if monkeys:
+        print(PIPELINE_LINES[args.scratchconv_pipeline])
     if args.seeds:
         return compare_seeds(args, out)
     args.weights_seed = args.seed if args.weights_seed is None else args.weights_seed
@@ -169,6 +196,55 @@ def compare_once(args, out):
     return summary
 
 
+def last_epochs_mean(history, epochs=LAST_EPOCHS):
+    """The mean validation accuracy over a run's last ``min(epochs, epochs run)`` epochs.
+
+    history: ``{"val_accuracy": [one per epoch], ...}`` (a run stopped early by EarlyStopping has
+    fewer epochs: the mean is over what it has). Smoother than the last epoch's value alone, which
+    one lucky or unlucky epoch moves.
+    """
+    if epochs < 1:  # values[-0:] would be every epoch
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    values = list(history["val_accuracy"])
+    if not values:
+        raise ValueError("the history has no val_accuracy: the run did not finish an epoch")
+    return float(np.mean(values[-epochs:]))
+
+
+def seed_row(seed, summary, split):
+    """One seed's row of seeds.json from compare_once's summary: both final accuracies, both
+    last-epochs means (and the epochs each run had), the seconds per epoch."""
+    histories = summary["histories"]
+    return {"seed": seed, **{k: summary[f"{split}_accuracy"][k] for k in ("keras", "scratchconv")},
+            "seconds_per_epoch": summary["seconds_per_epoch"],
+            "last_epochs_mean": {k: last_epochs_mean(histories[k]) for k in ("keras", "scratchconv")},
+            "epochs_run": {k: len(histories[k]["val_accuracy"]) for k in ("keras", "scratchconv")}}
+
+
+def summarize_seeds(rows):
+    """Marks each row ``within_keras_spread``; returns ``(keras_spread, means)``.
+
+    keras_spread: [min, max] of Keras's final accuracies; means: over the seeds, of both final
+    accuracies, of within_keras_spread (the fraction within), of both last-epochs means, and of
+    the differences scratchconv - Keras, final and last-epochs mean.
+    """
+    keras_accuracies = [row["keras"] for row in rows]
+    low, high = min(keras_accuracies), max(keras_accuracies)
+    for row in rows:
+        row["within_keras_spread"] = low <= row["scratchconv"] <= high
+
+    def mean(value):
+        return float(np.mean([value(row) for row in rows]))
+
+    means = {"keras": mean(lambda r: r["keras"]), "scratchconv": mean(lambda r: r["scratchconv"]),
+             "within_keras_spread": mean(lambda r: r["within_keras_spread"]),
+             "last_epochs_mean": {k: mean(lambda r: r["last_epochs_mean"][k]) for k in ("keras", "scratchconv")},
+             "difference": mean(lambda r: r["scratchconv"] - r["keras"]),
+             "last_epochs_mean_difference": mean(
+                 lambda r: r["last_epochs_mean"]["scratchconv"] - r["last_epochs_mean"]["keras"])}
+    return [low, high], means
+
+
 def compare_seeds(args, out):
     """compare_once for each of args.seeds, same initial weights; <out>/seeds.json and a table."""
     weights_seed = args.seeds[0] if args.weights_seed is None else args.weights_seed
@@ -176,22 +252,37 @@ def compare_seeds(args, out):
     rows = []
     for seed in args.seeds:
         one = argparse.Namespace(**{**vars(args), "seed": seed, "weights_seed": weights_seed, "seeds": None})
-        summary = compare_once(one, os.path.join(out, f"seed_{seed}"))
-        rows.append({"seed": seed, **{k: summary[f"{split}_accuracy"][k] for k in ("keras", "scratchconv")},
-                     "seconds_per_epoch": summary["seconds_per_epoch"]})
-    keras_accuracies = [row["keras"] for row in rows]
-    low, high = min(keras_accuracies), max(keras_accuracies)
-    for row in rows:
-        row["within_keras_spread"] = low <= row["scratchconv"] <= high
+        rows.append(seed_row(seed, compare_once(one, os.path.join(out, f"seed_{seed}")), split))
+    (low, high), means = summarize_seeds(rows)
     result = {"settings": {**vars(args), "weights_seed": weights_seed}, "split": split, "runs": rows,
-              "keras_spread": [low, high]}
+              "keras_spread": [low, high], "last_epochs": LAST_EPOCHS, "means": means}
     write_atomically(os.path.join(out, "seeds.json"), lambda f: json.dump(result, f, indent=2), text=True)
-    print(f"\nfinal {split} accuracy, same initial weights (seed {weights_seed}), one run per seed of the "
-          f"shuffling/augmentation:")
-    print(f"{'seed':>6} {'Keras':>8} {'scratchconv':>12}  within Keras's spread [{low:.4f}, {high:.4f}]")
-    for row in rows:
-        print(f"{row['seed']:>6} {row['keras']:>8.4f} {row['scratchconv']:>12.4f}  {row['within_keras_spread']}")
+    print("\n" + seeds_table(result))
     return result
+
+
+def seeds_table(result):
+    """compare_seeds's table (result: seeds.json's content): one line per seed, then the means over
+    the seeds and the mean differences scratchconv - Keras."""
+    (low, high), means, last = result["keras_spread"], result["means"], f"last-{result['last_epochs']}"
+    lines = [f"final {result['split']} accuracy (last model) and mean validation accuracy over the last "
+             f"{result['last_epochs']} epochs (fewer where a run has fewer), same initial weights (seed "
+             f"{result['settings']['weights_seed']}), one run per seed of the shuffling/augmentation; within: "
+             f"scratchconv's final accuracy lies in Keras's spread [{low:.4f}, {high:.4f}]",
+             f"{'seed':>6} {'Keras':>8} {'scratchconv':>12} {'within':>7} {'Keras ' + last:>13} "
+             f"{'scratchconv ' + last:>19}"]
+
+    def line(first, keras, ours, within, keras_last, ours_last):
+        return f"{first:>6} {keras:>8.4f} {ours:>12.4f} {within:>7} {keras_last:>13.4f} {ours_last:>19.4f}"
+
+    for row in result["runs"]:
+        lines.append(line(row["seed"], row["keras"], row["scratchconv"], str(row["within_keras_spread"]),
+                          row["last_epochs_mean"]["keras"], row["last_epochs_mean"]["scratchconv"]))
+    lines.append(line("mean", means["keras"], means["scratchconv"], f"{means['within_keras_spread']:.2f}",
+                      means["last_epochs_mean"]["keras"], means["last_epochs_mean"]["scratchconv"])
+                 + f"   scratchconv - Keras: final {means['difference']:+.4f}, "
+                   f"{last} {means['last_epochs_mean_difference']:+.4f}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -6,16 +6,26 @@
    ``ImageDataGenerator``, which scratchconv's reproduces) or ``layers`` (Keras 3's preprocessing
    layers).
 2. scratchconv trains the same network from ``initial.keras`` with the same settings
-   (``scratchconv train monkeys --init-from``): ``<out>/scratchconv/``.
+   (``scratchconv train monkeys --init-from``): ``<out>/scratchconv/``. Its batches come from
+   ``--scratchconv-pipeline scratchconv`` (default: scratchconv's own ``ImageDataGenerator``,
+   ``scratchconv.data.monkey_iterators``) or ``keras`` (the very iterators Keras trains on,
+   ``reference.monkeys.legacy_iterators``, made after ``keras.utils.set_random_seed(seed)`` as in
+   step 1 and moved past the batches Keras's ``fit`` makes before its first epoch; needs
+   ``--augmentation legacy``).
 3. Keras's best checkpoint is loaded into scratchconv (``from_keras``) and both predict the
    validation images (rescaled, in file order): the largest difference in the probabilities and
    both accuracies.
 
-The two trainings draw their shuffling and augmentation from different random streams, so their
-curves are two runs of the same experiment from the same start, not the same numbers.
+With scratchconv's pipeline the two trainings draw their shuffling and augmentation from different
+random streams, so their curves are two runs of the same experiment from the same start, not the
+same numbers. With ``--scratchconv-pipeline keras`` both take Keras's batches, so they differ only
+in the library that trains: where the two libraries' accuracies differ, this tells a difference in
+the training from one in the data pipeline.
 """
 
 import argparse
+import functools
+import importlib
 import json
 import os
 
@@ -57,9 +67,44 @@ def run_keras(out, args):
                   "n_train": n_train, "n_validation": n_validation, "initial_weights": "initial.keras"})
 
 
+def keras_iterators(settings, data_dir):
+    """``(train, validation, labels)`` for ``train_monkeys.run``: Keras's legacy ``ImageDataGenerator``
+    iterators on ``data_dir``, made as ``run_keras`` makes them (after
+    ``keras.utils.set_random_seed(seed)``), so that scratchconv's batches are the ones Keras trains
+    on. settings: the run's seed, batch_size, limit and image_size (the legacy iterators make
+    128x128 images only)."""
+    from reference import monkeys
+    from reference.runtime import keras
+
+    from ..data import check_monkey_layout
+
+    if tuple(settings["image_size"]) != monkeys.IMAGE_SIZE:
+        raise SystemExit(f"error: Keras's legacy iterators make {monkeys.IMAGE_SIZE} images, the run needs "
+                         f"{tuple(settings['image_size'])}")
+    labels, train_dir, valid_dir = check_monkey_layout(data_dir)  # [(label, latin, common), ...]
+    keras.utils.set_random_seed(settings["seed"])  # the shuffling and augmentation, as run_keras
+    train, validation, _, _ = monkeys.legacy_iterators(
+        {"training": train_dir, "validation": valid_dir}, [row[0] for row in labels],
+        batch_size=settings["batch_size"], seed=settings["seed"], limit=settings["limit"])
+    # Keras's fit (TensorFlow backend) first makes the first min(2, len) training batches to learn
+    # their shapes (PyDatasetAdapter.get_tf_dataset), then calls on_epoch_end(): its epoch 1 starts
+    # after them, with the iterator's batch count (which seeds each batch's augmentation) and order
+    # moved on. The same here, so that scratchconv's epochs get Keras's very batches. (Validation
+    # needs nothing: it is neither augmented nor shuffled.)
+    data_adapter_utils = importlib.import_module("keras.src.trainers.data_adapters.data_adapter_utils")
+    for i in range(min(data_adapter_utils.NUM_BATCHES_FOR_TENSOR_SPEC, len(train))):
+        train[i]  # made and dropped, as Keras's first look at the batches
+    train.on_epoch_end()
+    return train, validation, labels
+
+
 def run_scratchconv(out, args):
-    """``scratchconv train monkeys --init-from <out>/initial.keras`` with the same settings; its run.json."""
-    from ..cli.train import add_train_arguments, run_train
+    """``scratchconv train monkeys --init-from <out>/initial.keras`` with the same settings; its run.json.
+
+    With ``args.scratchconv_pipeline == "keras"`` its batches come from ``keras_iterators``.
+    """
+    from ..cli.train import add_train_arguments
+    from ..cli.train_monkeys import run
 
     parser = argparse.ArgumentParser()
     add_train_arguments(parser)
@@ -67,7 +112,9 @@ def run_scratchconv(out, args):
             "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--verbose", "2",
             "--out", os.path.join(out, "scratchconv"), "--init-from", os.path.join(out, "initial.keras")]
     argv += ["--limit", str(args.limit)] if args.limit else []
-    run_train(parser.parse_args(argv))
+    keras_batches = getattr(args, "scratchconv_pipeline", "scratchconv") == "keras"
+    run(parser.parse_args(argv), iterators=functools.partial(keras_iterators, data_dir=args.data_dir)
+        if keras_batches else None)
     with open(os.path.join(out, "scratchconv", "run.json")) as f:
         return json.load(f)
 
