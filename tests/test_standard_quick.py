@@ -274,19 +274,19 @@ def test_a_layer_s_backward_runs_what_its_training_forward_kept(monkeypatch):
     """_conv2d_backward with "auto" and a kept array runs the algorithm that kept it, whatever the
     backward alone would pick; the result equals the public functions'."""
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((2, 7, 7, 64)).astype(np.float32)
-    kernel = (rng.standard_normal((3, 3, 64, 64)) / 24).astype(np.float32)
-    dy = rng.standard_normal((2, 7, 7, 64)).astype(np.float32)
+    x = rng.standard_normal((32, 28, 28, 32)).astype(np.float32)  # the article's 28x28x32 layer
+    kernel = (rng.standard_normal((3, 3, 32, 32)) / 17).astype(np.float32)
+    dy = rng.standard_normal((32, 28, 28, 32)).astype(np.float32)
     g = standard._prepare(x, kernel, None, 1, "same", 1, 1)[4]
     y, kept = standard._conv2d_forward(x, kernel, None, g, 1, keep=True)
-    assert kept[0] == "winograd" and standard.auto_algorithm(kernel, 1, g, "backward") == "rows"
+    assert kept[0] == "rows" and standard.auto_algorithm(kernel, 1, g, "backward") == "im2col"
     ran = []
-    original = standard.conv2d_backward_winograd
-    monkeypatch.setattr(standard, "conv2d_backward_winograd", lambda *a, **k: ran.append(1) or original(*a, **k))
+    original = standard.conv2d_backward_rows
+    monkeypatch.setattr(standard, "conv2d_backward_rows", lambda *a, **k: ran.append(1) or original(*a, **k))
     got = standard._conv2d_backward(dy, x, kernel, False, g, 1, kept=kept)
     assert ran == [1]
-    want = conv2d_backward(dy, x, kernel, padding="same")  # the row method, nothing kept
+    want = conv2d_backward(dy, x, kernel, padding="same")  # im2col, nothing kept
     np.testing.assert_allclose(y, conv2d(x, kernel, padding="same"), rtol=1e-4, atol=1e-5)
-    for a, b in zip(got[:2], want[:2]):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    for a, b in zip(got[:2], want[:2]):  # dkernel sums 25,088 pixels: float32 rounding to its scale
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
 

@@ -335,9 +335,9 @@ def test_auto_chooses_by_what_the_call_can_know():
         return tuple(auto_algorithm(k, 1, g, purpose) for purpose in PURPOSES)  # forward, backward, training
 
     assert choices(32, 28, 32, 32) == ("rows", "im2col", "rows")  # its rows (9.6 MB) are kept in training
-    assert choices(32, 14, 64, 64) == ("winograd", "rows", "winograd")  # small: V is worth it only kept
-    assert choices(32, 7, 128, 128) == ("winograd", "rows", "winograd")
-    assert choices(64, 32, 128, 128) == ("winograd", "winograd", "winograd")  # large: Winograd either way
+    assert choices(32, 14, 64, 64) == ("winograd", "winograd", "winograd")  # 64 to 128 channels: Winograd
+    assert choices(32, 7, 128, 128) == ("winograd", "winograd", "winograd")
+    assert choices(64, 32, 128, 128) == ("winograd", "winograd", "winograd")
     assert choices(64, 64, 64, 64) == ("winograd", "winograd", "winograd")
     # too large to keep (403 MB of rows): in training each pass picks as the public functions do
     assert choices(64, 128, 32, 32) == ("rows", "im2col", "rows")

@@ -96,11 +96,11 @@ def auto_algorithm(kernel, groups, g, purpose="forward", itemsize=4):
     if use_im2col(kernel, groups, g):
         return "im2col"
     if purpose == "training":
-        algorithm = "winograd" if winograd_pays(kernel, groups, g, "training") else "rows"
+        algorithm = "winograd" if winograd_pays(kernel, groups, g) else "rows"
         if _keeps(algorithm, kernel, groups, g, itemsize):
             return algorithm  # the backward follows it (``_conv2d_backward``: kept)
         purpose = "forward"  # too large to keep: the forward picks by its own time, the backward follows it
-    if winograd_pays(kernel, groups, g, purpose):
+    if winograd_pays(kernel, groups, g):
         return "winograd"
     if purpose == "backward" and im2col_backward_pays(kernel, groups, g):
         return "im2col"

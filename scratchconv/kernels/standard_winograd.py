@@ -127,35 +127,26 @@ def winograd_tile(kernel, groups, g):
 #
 # The table's forward+backward keeps the input, as a Conv2D layer in training does (V, or the
 # row method's rows, up to KEEP_MAX_BYTES): that is ``standard.auto_algorithm``'s "training".
-# The public conv2d_backward keeps nothing and transforms x's tiles again. Measured that way
-# (``scratchconv bench``: median ms of the public forward, and of forward+backward minus it;
-# runs A, B, C and monkeys in docs/performance.md), rows / Winograd:
+# The public conv2d_backward keeps nothing and transforms x's tiles again; it takes Winograd by
+# the same rule. Measured that way (backward alone, dy and x given, median ms of 100 calls in 4
+# interleaved rounds, load 1.1; and ``scratchconv bench --repeats 45``: forward+backward, public
+# functions), rows / Winograd:
 #
-#     shape, batch            forward            backward alone
-#     14x14x64 -> 64, 32      3.18 / 3.17        6.04 / 6.26 (A); forward+backward 1.13x, 1.21x rows (B, C)
-#     7x7x128 -> 128, 32      2.92 / 2.69        5.97 / 6.07 (A); forward+backward 1.13x, 1.18x rows (B, C)
-#     64x64x64 -> 64, 64      129 / 85           282 / 174
-#     32x32x128 -> 128, 64    116 / 51           256 / 99
-#
-# So the forward keeps the rule, and the backward alone takes Winograd only for large
-# convolutions: from WINOGRAD_BACKWARD_MIN_MACS multiply-adds of the direct sum
-# (N*H_out*W_out*9*C*F: 231e6 at the two small layers, 9.7e9 at the two large ones; the
-# threshold between them is a guess, nothing in between was measured).
+#     shape, batch            backward alone     forward+backward (bench)
+#     14x14x64 -> 64, 32      7.42 / 6.57        8.50 / 7.94
+#     7x7x128 -> 128, 32      5.98 / 5.45        7.63 / 6.58
+#     64x64x64 -> 64, 64      282 / 174 (bench, backward alone)
+#     32x32x128 -> 128, 64    256 / 99 (bench, backward alone)
 WINOGRAD_MIN_CHANNELS = 64
-WINOGRAD_BACKWARD_MIN_MACS = 1 << 30
 
 
-def winograd_pays(kernel, groups, g, purpose="forward"):
+def winograd_pays(kernel, groups, g):
     """The measured rule: Winograd F(4x4) (``winograd_tile``) beats the row method for an ordinary
-    (groups == 1) 3x3 stride-1 convolution with 64 to F4_MAX_CHANNELS input channels and filters;
-    for a backward with nothing kept (purpose "backward", see ``standard.PURPOSES``) only from
-    WINOGRAD_BACKWARD_MIN_MACS multiply-adds on. Grouped convolutions were not measured."""
+    (groups == 1) 3x3 stride-1 convolution with 64 to F4_MAX_CHANNELS input channels and filters,
+    in a forward, a backward and both. Grouped convolutions were not measured."""
     _, _, cg, filters = kernel.shape
-    pays = (winograd_applies(kernel, groups, g) and groups == 1
+    return (winograd_applies(kernel, groups, g) and groups == 1
             and WINOGRAD_MIN_CHANNELS <= min(cg, filters) and max(cg, filters) <= F4_MAX_CHANNELS)
-    if purpose == "backward":
-        return pays and g.n * g.out_h * g.out_w * 9 * cg * filters >= WINOGRAD_BACKWARD_MIN_MACS
-    return pays
 
 
 # --------------------------------------------------------------------------- loop by loop
