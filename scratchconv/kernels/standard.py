@@ -23,13 +23,12 @@ this order:
         method's product would be wider (kw*Fg values per pixel against kh*kw*Cg), or would
         compute columns that no window starts at.
     ``winograd_pays`` (3x3, stride 1, dilation 1, groups == 1, 64 to 128 input channels and
-        filters; a backward with nothing kept only for large convolutions) and x (and dy)
-        finite -> standard_winograd.py: Winograd's minimal filtering,
+        filters) and x (and dy) finite -> standard_winograd.py: Winograd's minimal filtering,
         F(4x4, 3x3): 36 BLAS products per 6x6 input tile instead of 144 multiply-adds per
         channel pair, plus the tile transforms. Where it does not pay (fewer channels: the
         products get too thin for BLAS) the measurements are in ``standard_winograd.py``.
-    ``im2col_backward_pays`` (a backward with nothing kept, 3x3 with 32 channels and filters,
-        large) -> standard_im2col.py: its weight-gradient product splits better over threads.
+    ``im2col_backward_pays`` (a backward with nothing kept, 3x3 with at most 32 channels and
+        filters, from 2^30 multiply-adds) -> standard_im2col.py: its weight-gradient product splits better over threads.
     otherwise (most layers) -> standard_rows.py, the row method: unfold only the kernel rows,
         one BLAS product per group, then shift and add the columns: an unfolded copy kh times
         the input, not kh*kw times.
@@ -218,7 +217,7 @@ def _conv2d_forward(x, kernel, bias, g, groups, keep=False, algorithm="auto"):
         y, cols_t = conv2d_im2col(x, kernel, bias, g, _image_chunks(g.n, g.out_h * g.out_w, kh * kw * cg * x.itemsize),
                                   cols_keep)
         return y, (("im2col", cols_t) if keep else None)
-    rows_keep = keep and g.n * g.out_h * g.touched_w * groups * kh * cg * x.itemsize <= KEEP_MAX_BYTES
+    rows_keep = keep and _keeps("rows", kernel, groups, g, x.itemsize)
     y, rows = conv2d_rows(x, kernel, bias, g, groups, rows_keep)
     return y, (("rows", rows) if keep else None)
 
