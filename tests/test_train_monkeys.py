@@ -276,7 +276,71 @@ def test_compare_seeds_means_over_the_seeds(tree, tmp_path, monkeypatch, capsys)
     assert means["last_epochs_mean"] == pytest.approx({"keras": 0.58, "scratchconv": 0.55})
     assert means["difference"] == pytest.approx(0.075)
     assert means["last_epochs_mean_difference"] == pytest.approx(-0.03)
+    # chance, by hand: of the 6 ways to split {0.5, 0.7, 0.6, 0.75} in two pairs, 4 give a difference
+    # of means of at least 0.075 (0.075 twice, 0.175 twice; 0.025 twice); the last-5 means
+    # {0.46, 0.7, 0.5, 0.6}: 0.03 or more in all 6 (0.03, 0.03, 0.07, 0.07, 0.17, 0.17)
+    assert result["chance"] == pytest.approx({"p_value": 4 / 6, "last_epochs_mean_p_value": 1.0,
+                                              "within_keras_spread_if_same": 1 / 3})
     table = capsys.readouterr().out.split("final validation accuracy (last model)")[-1].splitlines()
-    assert table[-3].split() == ["0", "0.5000", "0.6000", "True", "0.4600", "0.5000"]
-    assert table[-1].split()[:6] == ["mean", "0.6000", "0.6750", "0.50", "0.5800", "0.5500"]
-    assert table[-1].endswith("scratchconv - Keras: final +0.0750, last-5 -0.0300")
+    assert table[-4].split() == ["0", "0.5000", "0.6000", "True", "0.4600", "0.5000"]
+    assert table[-2].split()[:6] == ["mean", "0.6000", "0.6750", "0.50", "0.5800", "0.5500"]
+    assert table[-2].endswith("scratchconv - Keras: final +0.0750, last-5 -0.0300")
+    assert table[-1].startswith("chance: permutation test") and "final p = 0.667, last-5 p = 1.000" in table[-1]
+    assert table[-1].endswith("within the spread of 2 with probability 0.33")
+
+
+def test_permutation_p_value():
+    from scratchconv.nn.compare import permutation_p_value, within_spread_chance
+
+    # by hand: of the C(6, 3) = 20 ways to split {0, 0, 0, 1, 1, 1} in two triples, only the
+    # observed one and its mirror give a difference of means of 1
+    assert permutation_p_value([0, 0, 0], [1, 1, 1]) == pytest.approx(0.1)
+    assert permutation_p_value([1, 1, 1], [0, 0, 0]) == pytest.approx(0.1)  # two-sided
+    assert permutation_p_value([0.5, 0.6, 0.7], [0.6, 0.5, 0.7]) == 1.0  # the same values
+    # random relabellings (C(40, 20) of them exist): none reaches the observed split
+    assert permutation_p_value(np.zeros(20), np.ones(20)) == pytest.approx(1 / (1 + 20_000))
+    # random relabellings estimate the exact share (C(12, 6) = 924 splits)
+    a, b = np.random.default_rng(3).normal(size=(2, 6)) + [[0.0], [0.8]]
+    exact, estimate = permutation_p_value(a, b, permutations=1000), permutation_p_value(a, b, permutations=900)
+    assert 0.01 < exact < 0.9 and abs(estimate - exact) < 0.06
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        permutation_p_value([], [1.0])
+    assert within_spread_chance(3) == 0.5 and within_spread_chance(1) == 0.0 and within_spread_chance(9) == 0.8
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        within_spread_chance(0)
+
+
+def test_compare_summarize_pools_seeds_files(tree, tmp_path, monkeypatch, capsys):
+    """--summarize: the table for the runs of several --seeds commands, without training."""
+    from scratchconv.nn import compare
+
+    finals = {0: (0.5, 0.6), 1: (0.7, 0.75), 2: (0.6, 0.55), 3: (0.8, 0.7)}
+
+    def made_up(args, out):
+        keras, ours = finals[args.seed]
+        return {"validation_accuracy": {"keras": keras, "scratchconv": ours, "difference": ours - keras},
+                "seconds_per_epoch": {"keras": 1.0, "scratchconv": 2.0},
+                "histories": {"keras": {"val_accuracy": [keras]}, "scratchconv": {"val_accuracy": [ours]}}}
+
+    monkeypatch.setattr(compare, "compare_once", made_up)
+    common = ["--data", "monkeys", "--data-dir", str(tree), "--weights-seed", "7"]
+    compare.main(common + ["--seeds", "0", "1", "--out", str(tmp_path / "a")])
+    compare.main(common + ["--seeds", "2", "3", "--out", str(tmp_path / "b")])
+    compare.main(common + ["--seeds", "3", "--out", str(tmp_path / "c")])
+    compare.main(common + ["--seeds", "2", "--epochs", "3", "--out", str(tmp_path / "d")])
+    capsys.readouterr()
+    files = [str(tmp_path / name / "seeds.json") for name in ("a", "b", "c", "d")]
+    result = compare.main(["--summarize", *files[:2]])
+    assert [row["seed"] for row in result["runs"]] == [0, 1, 2, 3] and result["settings"]["seeds"] == [0, 1, 2, 3]
+    assert result["keras_spread"] == [0.5, 0.8]
+    assert [row["within_keras_spread"] for row in result["runs"]] == [True, True, True, True]
+    assert result["means"]["keras"] == pytest.approx(0.65) and result["means"]["scratchconv"] == pytest.approx(0.65)
+    assert result["chance"]["p_value"] == 1.0 and result["chance"]["within_keras_spread_if_same"] == 0.6
+    assert "within the spread of 4 with probability 0.60" in capsys.readouterr().out
+    for others, message in (([files[2]], "seed 3 appears twice"), ([files[3]], "setting 'epochs' is 3")):
+        with pytest.raises(SystemExit):
+            compare.main(["--summarize", files[1], *others])
+        assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        compare.main(["--summarize", str(tmp_path / "missing.json")])
+    assert "missing.json" in capsys.readouterr().err

@@ -6,6 +6,7 @@
         [--augmentation legacy|layers] [--scratchconv-pipeline scratchconv|keras] [--epochs 10]
         [--batch-size 64] [--limit N] [--seed 7] [--out runs/compare_monkeys_standard] [--skip-keras]
         [--weights-seed W] [--seeds 0 1 2]
+    python -m scratchconv.nn.compare --summarize OUT1/seeds.json OUT2/seeds.json ...
 
 1. Keras (the reference's ``build_model``/``compile_model``/``train_and_report``: the article's
    settings and callbacks) builds the network with seeded initial weights, saves them as
@@ -29,13 +30,20 @@ initial weights (``--weights-seed``, default the first seed), then ``<out>/seeds
 each seed's final validation/test accuracy in both libraries, whether each scratchconv accuracy
 lies within the spread (min to max) of Keras's, and the mean validation accuracy over each run's
 last 5 epochs (fewer when it stopped early), which one lucky or unlucky last epoch moves less; then
-the means over the seeds. When the two libraries' accuracies differ, ``--scratchconv-pipeline
-keras`` tells whether the data pipeline or the training makes the difference: both then train on
-Keras's batches. The monkeys' side is in compare_monkeys.py.
+the means over the seeds. Below them, whether the difference could be chance: a permutation test
+of the difference of the means (``permutation_p_value``), and how often a run of Keras's own would
+land within the spread of the others (``within_spread_chance``: (k-1)/(k+1) for k runs, one half
+for three). ``--summarize A/seeds.json B/seeds.json`` prints that table for the runs of several
+``--seeds`` commands together (same settings), without training. When the two libraries'
+accuracies differ, ``--scratchconv-pipeline keras`` tells whether the data pipeline or the
+training makes the difference: both then train on Keras's batches. The monkeys' side is in
+compare_monkeys.py.
 """
 
 import argparse
+import itertools
 import json
+import math
 import os
 import sys
 
@@ -48,6 +56,10 @@ PIPELINE_LINES = {
     "scratchconv": "scratchconv trains on its own ImageDataGenerator iterators (--scratchconv-pipeline scratchconv)",
     "keras": "scratchconv trains on Keras's legacy ImageDataGenerator iterators (--scratchconv-pipeline keras)"}
 LAST_EPOCHS = 5  # compare_seeds: the smoother statistic averages the last this many epochs' val_accuracy
+PERMUTATIONS = 20_000  # permutation_p_value: every relabelling up to this many, else this many random ones
+# --summarize: the settings that must agree for runs of several --seeds commands to be pooled
+POOLED_SETTINGS = ("data", "model", "augmentation", "scratchconv_pipeline", "epochs", "batch_size", "limit",
+                   "data_dir", "weights_seed")
 
 
 def run_keras(out, kind, epochs, limit, data_dir, seed, batch_size=32):
@@ -129,7 +141,17 @@ def main(argv=None):
                         help="seed of the initial weights (default: --seed, or the first of --seeds)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="run the comparison once per seed of the shuffling/augmentation, same initial weights")
+    parser.add_argument("--summarize", nargs="+", default=None, metavar="SEEDS_JSON",
+                        help="print the --seeds table for the runs of these seeds.json files together (the same "
+                             "comparison settings), without training")
     args = parser.parse_args(argv)
+    if args.summarize:
+        try:
+            result = pool_seeds(args.summarize)
+        except (OSError, ValueError) as error:
+            parser.error(f"--summarize: {error}")
+        print(seeds_table(result))
+        return result
     monkeys = args.data == "monkeys"
     if monkeys and not args.data_dir:
         parser.error("--data monkeys needs --data-dir DIR (Kaggle's 10-monkey-species folder)")
@@ -221,12 +243,49 @@ def seed_row(seed, summary, split):
             "epochs_run": {k: len(histories[k]["val_accuracy"]) for k in ("keras", "scratchconv")}}
 
 
+def permutation_p_value(a, b, permutations=PERMUTATIONS, seed=0):
+    """Two-sided p-value of mean(b) - mean(a) if a and b were draws from one distribution.
+
+    The permutation test: pool the values, relabel them into groups of len(a) and len(b) in every
+    way (at most ``permutations`` ways; else that many random relabellings, seeded, counting the
+    observed one), and return the share of relabellings whose difference of means is at least as
+    large in absolute value as the observed one. No assumption about the distribution's shape.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim != 1 or b.ndim != 1 or len(a) < 1 or len(b) < 1:
+        raise ValueError(f"a and b must be non-empty 1-D samples, got shapes {a.shape} and {b.shape}")
+    pooled, n = np.concatenate([a, b]), len(a)
+    observed = abs(b.mean() - a.mean()) - 1e-12  # the tolerance: equal differences summed in another order
+    total = pooled.sum()
+
+    def differences(first):  # first: (R, n) indices of the relabelled a's
+        sums = pooled[first].sum(axis=1)  # (R,)
+        return np.abs((total - sums) / len(b) - sums / n)
+
+    if math.comb(len(pooled), n) <= permutations:
+        first = np.array(list(itertools.combinations(range(len(pooled)), n)))  # (C(n_a + n_b, n_a), n_a)
+        return float(np.mean(differences(first) >= observed))
+    rng = np.random.default_rng(seed)
+    first = np.argsort(rng.random((permutations, len(pooled))), axis=1)[:, :n]  # (R, n): random relabellings
+    return float((1 + np.sum(differences(first) >= observed)) / (1 + permutations))
+
+
+def within_spread_chance(k):
+    """The chance that one more run from the same distribution lands within the min-max spread of
+    k runs: (k-1)/(k+1). Its rank among the k+1 is equally likely to be any, and only the lowest
+    and highest lie outside (ties, as accuracies on a finite set have, only raise the chance)."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    return (k - 1) / (k + 1)
+
+
 def summarize_seeds(rows):
-    """Marks each row ``within_keras_spread``; returns ``(keras_spread, means)``.
+    """Marks each row ``within_keras_spread``; returns ``(keras_spread, means, chance)``.
 
     keras_spread: [min, max] of Keras's final accuracies; means: over the seeds, of both final
     accuracies, of within_keras_spread (the fraction within), of both last-epochs means, and of
-    the differences scratchconv - Keras, final and last-epochs mean.
+    the differences scratchconv - Keras, final and last-epochs mean; chance: the permutation test's
+    p-value of each difference (``permutation_p_value``) and ``within_spread_chance`` of Keras's runs.
     """
     keras_accuracies = [row["keras"] for row in rows]
     low, high = min(keras_accuracies), max(keras_accuracies)
@@ -236,13 +295,51 @@ def summarize_seeds(rows):
     def mean(value):
         return float(np.mean([value(row) for row in rows]))
 
+    def values(library, last=False):
+        return [row["last_epochs_mean"][library] if last else row[library] for row in rows]
+
     means = {"keras": mean(lambda r: r["keras"]), "scratchconv": mean(lambda r: r["scratchconv"]),
              "within_keras_spread": mean(lambda r: r["within_keras_spread"]),
              "last_epochs_mean": {k: mean(lambda r: r["last_epochs_mean"][k]) for k in ("keras", "scratchconv")},
              "difference": mean(lambda r: r["scratchconv"] - r["keras"]),
              "last_epochs_mean_difference": mean(
                  lambda r: r["last_epochs_mean"]["scratchconv"] - r["last_epochs_mean"]["keras"])}
-    return [low, high], means
+    chance = {"p_value": permutation_p_value(values("keras"), values("scratchconv")),
+              "last_epochs_mean_p_value": permutation_p_value(values("keras", True), values("scratchconv", True)),
+              "within_keras_spread_if_same": within_spread_chance(len(rows))}
+    return [low, high], means, chance
+
+
+def seeds_result(settings, split, rows):
+    """seeds.json's content for these runs (summarize_seeds marks each row)."""
+    (low, high), means, chance = summarize_seeds(rows)
+    return {"settings": settings, "split": split, "runs": rows, "keras_spread": [low, high],
+            "last_epochs": LAST_EPOCHS, "means": means, "chance": chance}
+
+
+def pool_seeds(paths):
+    """seeds_result for the runs of several seeds.json files: the same settings (POOLED_SETTINGS),
+    no seed twice. The settings' seeds become all of them."""
+    results = []
+    for path in paths:
+        with open(path) as f:
+            results.append(json.load(f))
+    first = results[0]["settings"]
+    rows, seen = [], set()
+    for path, result in zip(paths, results):
+        for key in POOLED_SETTINGS:
+            if result["settings"].get(key) != first.get(key):
+                raise ValueError(f"{path}: setting {key!r} is {result['settings'].get(key)!r}, but "
+                                 f"{paths[0]} has {first.get(key)!r}: only runs of the same comparison pool")
+        for row in result["runs"]:
+            missing = [key for key in ("seed", "keras", "scratchconv", "last_epochs_mean") if key not in row]
+            if missing:
+                raise ValueError(f"{path}: a run lacks {', '.join(missing)} (an older seeds.json): run --seeds again")
+            if row["seed"] in seen:
+                raise ValueError(f"{path}: seed {row['seed']} appears twice among the files")
+            seen.add(row["seed"])
+            rows.append(row)
+    return seeds_result({**first, "seeds": sorted(seen)}, results[0]["split"], rows)
 
 
 def compare_seeds(args, out):
@@ -253,9 +350,7 @@ def compare_seeds(args, out):
     for seed in args.seeds:
         one = argparse.Namespace(**{**vars(args), "seed": seed, "weights_seed": weights_seed, "seeds": None})
         rows.append(seed_row(seed, compare_once(one, os.path.join(out, f"seed_{seed}")), split))
-    (low, high), means = summarize_seeds(rows)
-    result = {"settings": {**vars(args), "weights_seed": weights_seed}, "split": split, "runs": rows,
-              "keras_spread": [low, high], "last_epochs": LAST_EPOCHS, "means": means}
+    result = seeds_result({**vars(args), "weights_seed": weights_seed}, split, rows)
     write_atomically(os.path.join(out, "seeds.json"), lambda f: json.dump(result, f, indent=2), text=True)
     print("\n" + seeds_table(result))
     return result
@@ -263,7 +358,7 @@ def compare_seeds(args, out):
 
 def seeds_table(result):
     """compare_seeds's table (result: seeds.json's content): one line per seed, then the means over
-    the seeds and the mean differences scratchconv - Keras."""
+    the seeds and the mean differences scratchconv - Keras, then whether those could be chance."""
     (low, high), means, last = result["keras_spread"], result["means"], f"last-{result['last_epochs']}"
     lines = [f"final {result['split']} accuracy (last model) and mean validation accuracy over the last "
              f"{result['last_epochs']} epochs (fewer where a run has fewer), same initial weights (seed "
@@ -282,6 +377,11 @@ def seeds_table(result):
                       means["last_epochs_mean"]["keras"], means["last_epochs_mean"]["scratchconv"])
                  + f"   scratchconv - Keras: final {means['difference']:+.4f}, "
                    f"{last} {means['last_epochs_mean_difference']:+.4f}")
+    chance = result["chance"]
+    lines.append(f"chance: permutation test of the difference of the means (two-sided), final p = "
+                 f"{chance['p_value']:.3f}, {last} p = {chance['last_epochs_mean_p_value']:.3f}; a run of "
+                 f"Keras's own would lie within the spread of {len(result['runs'])} with probability "
+                 f"{chance['within_keras_spread_if_same']:.2f}")
     return "\n".join(lines)
 
 
