@@ -15,7 +15,7 @@ import pytest
 import tensorflow  # noqa: F401  (the ratio checks need TF; CI installs it, so no skip)
 
 from scratchconv import bench
-from scratchconv.bench import coldwarm, report, shapes
+from scratchconv.bench import coldwarm, report, shapes, timing
 from scratchconv.bench.shapes import LayerSpec, parse_spec, parse_specs
 
 main = importlib.import_module("scratchconv.bench.main")  # the module (the package exports its main function)
@@ -120,6 +120,12 @@ def test_smoke_json_has_every_field_and_positive_ratios(capsys, tmp_path):
         assert entry["fastest_algorithm"] == fastest
         assert entry["auto_is_fastest"] == (standard["auto_algorithm"] == fastest)
         assert entry["auto_over_fastest"] >= 1.0
+        paired = entry["auto_vs_fastest"]
+        if entry["auto_is_fastest"]:
+            assert paired is None
+        else:  # counted over the kept rounds
+            assert paired["slower_rounds"] + paired["faster_rounds"] <= standard["kept_rounds"]
+            assert 0 < paired["p_value"] <= 1
     assert [(c["layer"], c["pass"]) for c in results["auto_choice"]] == [(TINY[0], "forward"),
                                                                          (TINY[0], "forward_backward")]
     assert {c["kind"] for c in results["compile"]} == {"standard", "depthwise", "pointwise", "separable"}
@@ -154,16 +160,34 @@ def test_table_prints_each_standard_algorithm_and_auto_s_choice(capsys):
 
 
 def test_algorithm_table_names_where_auto_was_not_the_fastest():
-    def phase(auto_ms, fastest):
+    def phase(auto_ms, fastest, paired=None):
         stats = {name: {"ms": ms, "ratio_peer": ms / 2.0} for name, ms in (("rows", 3.0), ("im2col", 4.0))}
         return {"algorithms": stats, "fastest_algorithm": fastest, "auto_is_fastest": fastest == "im2col",
-                "auto_over_fastest": auto_ms / stats[fastest]["ms"]}
+                "auto_over_fastest": auto_ms / stats[fastest]["ms"], "auto_vs_fastest": paired}
 
     rows = [{"layer": "standard:8x8x8->8", "algorithms": ["rows", "im2col"], "auto_algorithm": "im2col",
-             "forward": phase(4.0, "rows"), "forward_backward": phase(4.0, "rows")}]
+             "forward": phase(4.0, "rows", {"slower_rounds": 10, "faster_rounds": 0, "p_value": 2 / 1024}),
+             "forward_backward": phase(4.0, "rows", {"slower_rounds": 6, "faster_rounds": 4, "p_value": 0.754})}]
     text = "\n".join(report.algorithm_table({"rows": rows, "auto_choice": main.auto_choice(rows)}))
     assert "3.000 (1.50)" in text and "4.000 (2.00)" in text and "auto not the fastest" in text
-    assert "on 0 of 2 (layer, pass); not on: standard:8x8x8->8 fwd (im2col 1.33x rows)" in text
+    assert ("on 0 of 2 (layer, pass); not on: standard:8x8x8->8 fwd (im2col 1.33x rows, slower in 10 of 10 "
+            "rounds, p = 0.002), standard:8x8x8->8 fwd+bwd (im2col 1.33x rows, slower in 6 of 10 rounds, "
+            "p = 0.75)") in text
+    assert "auto slower with p < 0.05 on 1 of 2, the rest within the run's noise" in text
+
+
+def test_sign_test_and_paired_rounds():
+    # by hand: 0 of 10 is as far from 5 as 10 of 10, each 1/1024
+    assert timing.sign_test(0, 10) == pytest.approx(2 / 1024) and timing.sign_test(10, 10) == pytest.approx(2 / 1024)
+    assert timing.sign_test(1, 10) == pytest.approx(2 * 11 / 1024)  # 0 or 1, and 9 or 10
+    assert timing.sign_test(5, 10) == 1.0 and timing.sign_test(0, 0) == 1.0 and timing.sign_test(0, 1) == 1.0
+    with pytest.raises(ValueError, match="k must lie in 0..n"):
+        timing.sign_test(3, 2)
+    a = [[2.0, 2.0, 9.0], [1.0], [3.0], [5.0], [4.0]]  # per round, seconds of each call
+    b = [[1.0, 3.0, 1.0], [1.0], [2.0], [6.0], [0.0]]
+    # kept rounds 0, 1, 2, 3: a's medians 2, 1, 3, 5 against 1, 1, 2, 6: slower twice, faster once, a tie
+    assert timing.paired_rounds(a, b, [0, 1, 2, 3]) == (2, 1, 1.0)
+    assert timing.paired_rounds(a, b, [0, 2, 4]) == (3, 0, pytest.approx(0.25))
 
 
 def test_sets_choose_layers_and_batch():

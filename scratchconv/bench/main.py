@@ -292,11 +292,13 @@ def _run_bench(args, specs):
 
 
 def auto_choice(rows):
-    """For each standard layer and pass: the algorithm 'auto' ran, the fastest one measured, and
-    auto's time over the fastest's (1.0 when auto chose the fastest)."""
+    """For each standard layer and pass: the algorithm 'auto' ran, the fastest one measured,
+    auto's time over the fastest's (1.0 when auto chose the fastest), and where it did not, the
+    rounds in which auto was the slower and the faster, with the sign test's p-value."""
     return [{"layer": row["layer"], "pass": phase, "auto": row[phase].get("auto_algorithm", row["auto_algorithm"]),
              "fastest": row[phase]["fastest_algorithm"], "auto_is_fastest": row[phase]["auto_is_fastest"],
-             "auto_over_fastest": row[phase]["auto_over_fastest"]}
+             "auto_over_fastest": row[phase]["auto_over_fastest"],
+             "auto_vs_fastest": row[phase].get("auto_vs_fastest")}
             for row in rows if row["algorithms"] for phase in ("forward", "forward_backward")]
 
 

@@ -150,6 +150,11 @@ def summarize_layer(measured, batch, peak, probe_quiet, threshold, wanted_rounds
                 by_algorithm[algorithm] = dict(found, **ratios(found, tf, torch))
             fastest = min(by_algorithm, key=lambda a: by_algorithm[a]["ms"])
             entry.update(auto_algorithm=auto, algorithms=by_algorithm, fastest_algorithm=fastest,
-                         auto_is_fastest=auto == fastest, auto_over_fastest=ours["ms"] / by_algorithm[fastest]["ms"])
+                         auto_is_fastest=auto == fastest, auto_over_fastest=ours["ms"] / by_algorithm[fastest]["ms"],
+                         auto_vs_fastest=None)
+            if auto != fastest:  # is auto slower round by round, or only in the medians?
+                slower, faster, p = timing.paired_rounds(raw["times"][_ours_name(auto, phase)],
+                                                         raw["times"][_ours_name(fastest, phase)], kept)
+                entry["auto_vs_fastest"] = {"slower_rounds": slower, "faster_rounds": faster, "p_value": p}
         row[phase] = entry
     return row

@@ -1,6 +1,7 @@
 """The tables ``scratchconv bench`` prints, made from its JSON-able results."""
 
 PHASES = (("forward", "fwd"), ("forward_backward", "fwd+bwd"))
+SIGN_TEST_LEVEL = 0.05  # algorithm_table: auto counts as slower than the fastest below this p-value
 
 
 def _ms(value):
@@ -132,10 +133,22 @@ def algorithm_table(results):
                          + verdict)
     choices = results.get("auto_choice") or []
     missed = [c for c in choices if not c["auto_is_fastest"]]
+
+    def rounds(c):  # auto against the fastest, round by round (older results have no counts)
+        paired = c.get("auto_vs_fastest")
+        if not paired:
+            return ""
+        return (f", slower in {paired['slower_rounds']} of {paired['slower_rounds'] + paired['faster_rounds']} "
+                f"rounds, p = {paired['p_value']:.2g}")
+
     lines.append(f"auto chose the fastest algorithm measured on {len(choices) - len(missed)} of {len(choices)} "
                  "(layer, pass)" + ("" if not missed else "; not on: " + ", ".join(
                      f"{c['layer']} {dict(PHASES)[c['pass']]} ({c['auto']} {c['auto_over_fastest']:.2f}x "
-                     f"{c['fastest']})" for c in missed)))
+                     f"{c['fastest']}{rounds(c)})" for c in missed)))
+    if any(c.get("auto_vs_fastest") for c in missed):
+        sure = sum(1 for c in missed if (c.get("auto_vs_fastest") or {}).get("p_value", 1.0) < SIGN_TEST_LEVEL)
+        lines.append(f"(p: the sign test over the kept rounds, each round's median calls; auto slower with p < "
+                     f"{SIGN_TEST_LEVEL} on {sure} of {len(missed)}, the rest within the run's noise)")
     return lines
 
 

@@ -36,8 +36,13 @@ The rules, and the measurement behind each:
   a call near the ~3 ms slice is preempted most times, a 1 ms one rarely. The probe, at 0.08 ms,
   is too short to be preempted often, so it cannot catch this. Preemption only adds time, so the
   minimum is then the better estimate of what the code costs; on a quiet machine the two agree.
+- **Round by round.** Whether one item is really slower than another, and not a slow minute's
+  doing, is asked round by round (``paired_rounds``): in how many kept rounds its median call was
+  the slower one, and the sign test's p-value of that count. Two items within a few percent come
+  out either way in the medians from run to run; the count says how sure the order is.
 """
 
+import math
 import time
 
 import numba
@@ -192,6 +197,25 @@ def summarize(per_round, kept):
     q1, median, q3 = np.percentile(values, [25, 50, 75])
     return {"ms": float(median), "q1_ms": float(q1), "q3_ms": float(q3), "min_ms": float(values.min()),
             "calls": int(values.size)}
+
+
+def sign_test(k, n):
+    """Two-sided p-value of k successes in n fair coin flips (the sign test): the chance of a count
+    at least as far from n/2 as k. 1.0 for n = 0."""
+    if not 0 <= k <= n:
+        raise ValueError(f"k must lie in 0..n, got k={k}, n={n}")
+    tail = sum(math.comb(n, i) for i in range(min(k, n - k) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired_rounds(per_round_a, per_round_b, kept):
+    """a against b round by round: (rounds where a's median call was slower, rounds where it was
+    faster, the sign test's p-value of that split; ties count for neither)."""
+    slower = faster = 0
+    for r in kept:
+        a, b = np.median(per_round_a[r]), np.median(per_round_b[r])
+        slower, faster = slower + (a > b), faster + (a < b)
+    return int(slower), int(faster), sign_test(int(slower), int(slower + faster))
 
 
 def first_call(fn):
