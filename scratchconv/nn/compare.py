@@ -151,7 +151,7 @@ def main(argv=None):
         except (OSError, ValueError) as error:
             parser.error(f"--summarize: {error}")
         print(seeds_table(result))
-        return result
+        return
     monkeys = args.data == "monkeys"
     if monkeys and not args.data_dir:
         parser.error("--data monkeys needs --data-dir DIR (Kaggle's 10-monkey-species folder)")
@@ -168,7 +168,8 @@ def main(argv=None):
     if monkeys:
         print(PIPELINE_LINES[args.scratchconv_pipeline])
     if args.seeds:
-        return compare_seeds(args, out)
+        compare_seeds(args, out)
+        return
     args.weights_seed = args.seed if args.weights_seed is None else args.weights_seed
     compare_once(args, out)
 
