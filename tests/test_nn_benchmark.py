@@ -32,6 +32,10 @@ def test_benchmark_runs_both_libraries_side_by_side(tmp_path, capsys):
         assert result["ratio_per_round"] > 0 and result["ratio_faster_half"] > 0
     assert "separable          scratchconv" in table and "monkeys            keras" in table
     assert "monkeys 4 / 2" in table and "/torch" not in table
+    for kind, result in results.items():
+        rounds = result["rounds_faster"] + result["rounds_slower"]
+        assert rounds <= len(result["keras"]["rounds"]) and 0 < result["sign_test_p"] <= 1
+        assert f"{kind}: scratchconv faster than Keras in {result['rounds_faster']} of {rounds} rounds" in table
 
 
 def test_ratios_by_hand():
@@ -41,6 +45,10 @@ def test_ratios_by_hand():
     assert got["ratio_per_round"] == 1.0  # the per-round ratios 2, 1, 2, 0.818, 0.833
     assert got["ratio_faster_half"] == 100 / 110
     assert "ratio_torch" not in got
+    # faster in rounds 0 and 2, slower in 3 and 4, a tie in 1: a 2-2 split, p = 1
+    assert (got["rounds_faster"], got["rounds_slower"], got["sign_test_p"]) == (2, 2, 1.0)
+    got = benchmark.ratios([2.0] * 6, [1.0] * 6)
+    assert (got["rounds_faster"], got["rounds_slower"]) == (6, 0) and got["sign_test_p"] == pytest.approx(2 / 64)
     got = benchmark.ratios([100, 100, 110, 90, 100], [50, 100, 55, 110, 120], [200, 180, 220, 200, 190])
     assert got["ratio_torch"] == 100 / 200
     assert got["ratio_torch_per_round"] == 0.5  # the median of 0.5, 0.556, 0.5, 0.45, 0.526

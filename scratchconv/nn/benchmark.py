@@ -55,6 +55,7 @@ import time
 import numpy as np
 
 from .._atomic import write_atomically
+from ..bench.timing import sign_test
 from .benchmark_torch import torch_model, torch_trainer  # noqa: F401  (torch_model: tests use it from here)
 
 MODELS = ("separable", "standard", "monkeys", "monkeys-separable", "mobilenet")
@@ -202,14 +203,19 @@ def ratios(ours, keras, torch=None):
     - ratio_per_round: the median of round r's ours / Keras, over the rounds;
     - ratio_faster_half: our median over the median of Keras's faster half of its rounds (Keras
       on a small machine is bimodal, some rounds at about half speed: this one leaves those out);
+    - rounds_faster, rounds_slower: the rounds in which scratchconv was the faster and the slower
+      of the two (ties count for neither), and sign_test_p, the sign test's two-sided p-value of
+      that split: whether the order holds round by round or only in the medians;
     - with PyTorch's rates: ratio_torch (median over median), ratio_torch_per_round, and
       ratio_best_peer: our median over the faster of Keras's and PyTorch's medians.
     """
     ours, keras = np.asarray(ours, float), np.asarray(keras, float)
     faster_half = np.sort(keras)[len(keras) // 2:]  # the middle round too, with an odd count
+    faster, slower = int(np.sum(ours > keras)), int(np.sum(ours < keras))
     found = {"ratio": float(np.median(ours) / np.median(keras)),
              "ratio_per_round": float(np.median(ours / keras)),
-             "ratio_faster_half": float(np.median(ours) / np.median(faster_half))}
+             "ratio_faster_half": float(np.median(ours) / np.median(faster_half)),
+             "rounds_faster": faster, "rounds_slower": slower, "sign_test_p": sign_test(faster, faster + slower)}
     if torch is not None:
         torch = np.asarray(torch, float)
         found.update(ratio_torch=float(np.median(ours) / np.median(torch)),
@@ -268,6 +274,11 @@ def format_table(results, batch_size, samples, rounds, threads=None):
                          f"{'(' + format(r['min'], '.0f') + '-' + format(r['max'], '.0f') + ')':>15} {cells[0]:>6} "
                          f"{cells[1]:>9} {cells[2]:>14} " + (f"{cells[3]:>6} {cells[4]:>6} " if torch else "")
                          + f"{r['first_fit_s']:>11.1f} {r['baseline_mb']:>9.0f} {r['peak_mb']:>8.0f}")
+    lines.append("")
+    for kind, result in results.items():
+        rounds = result["rounds_faster"] + result["rounds_slower"]
+        lines.append(f"{kind}: scratchconv faster than Keras in {result['rounds_faster']} of {rounds} rounds "
+                     f"(sign test p = {result['sign_test_p']:.2g})")
     lines += ["", "ratio: scratchconv / Keras, median over median; per round: the median of each round's ratio (the "
               "libraries take turns); vs faster half: our median over the median of Keras's faster half of its rounds"]
     if torch:
