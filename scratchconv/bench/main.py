@@ -206,6 +206,11 @@ def _run_bench(args, specs):
         numba.set_num_threads(args.threads)
         blas_set = env.set_blas_threads(args.threads)
     threads = numba.get_num_threads()
+    # Freed arrays stay in the heap, as in fit (nn/memory.py): TF and PyTorch reuse theirs too, and
+    # a 134 MB output faulted in afresh at every call would time the page faults, not the kernel.
+    from ..nn.memory import keep_freed_memory
+
+    keep_freed_memory()
     # 1. Numba first, before TF or BLAS threads exist. The first kernel call of a process pays
     # Numba's start-up (1-3 s here, even from the cache): the probe takes it, so that the kinds'
     # first calls below show only their own compile or cache-load time.

@@ -27,8 +27,6 @@ this order:
         F(4x4, 3x3): 36 BLAS products per 6x6 input tile instead of 144 multiply-adds per
         channel pair, plus the tile transforms. Where it does not pay (fewer channels: the
         products get too thin for BLAS) the measurements are in ``standard_winograd.py``.
-    ``im2col_backward_pays`` (a backward with nothing kept, 3x3 with at most 32 channels and
-        filters, from 2^30 multiply-adds) -> standard_im2col.py: its weight-gradient product splits better over threads.
     otherwise (most layers) -> standard_rows.py, the row method: unfold only the kernel rows,
         one BLAS product per group, then shift and add the columns: an unfolded copy kh times
         the input, not kh*kw times.
@@ -53,7 +51,7 @@ from . import activations
 from .arguments import check_conv2d_args as _prepare
 from .arguments import crop_padding, pad_input
 from .standard_taps import _conv2d_backward_by_taps, _conv2d_by_taps
-from .standard_im2col import conv2d_backward_im2col, conv2d_im2col, im2col_backward_pays, use_im2col
+from .standard_im2col import conv2d_backward_im2col, conv2d_im2col, use_im2col
 from .standard_rows import _image_chunks, conv2d_backward_rows, conv2d_rows
 from .standard_winograd import KEEP_MAX_BYTES as WINOGRAD_KEEP_MAX_BYTES
 from .standard_winograd import conv2d_winograd, tile_grid, winograd_pays, winograd_tile
@@ -83,7 +81,9 @@ def check_algorithm(algorithm, kernel_size, strides, dilation_rate, groups):
 # What "auto" may know about a call (``purpose``), and so what it picks by:
 #   "forward"   conv2d alone, or a layer's forward outside training: the forward's time alone;
 #   "backward"  conv2d_backward with nothing kept from a forward: the backward's time alone, which
-#               unfolds x (rows, im2col) or transforms its tiles (Winograd) again;
+#               unfolds x (rows, im2col) or transforms its tiles (Winograd) again; the rules measured
+#               so far pick as for the forward (docs/performance.md: im2col's backward, once faster
+#               at 128x128x32 -> 32, lost to the row method's once page faults were out of the timing);
 #   "training"  a Conv2D layer's forward in training (``keep=True``): a backward follows that reuses
 #               what this forward keeps (the rows, or Winograd's V), so forward + that backward.
 # With nothing kept the two passes are independent, and each picks by its own time alone.
@@ -99,11 +99,7 @@ def auto_algorithm(kernel, groups, g, purpose="forward", itemsize=4):
         if _keeps(algorithm, kernel, groups, g, itemsize):
             return algorithm  # the backward follows it (``_conv2d_backward``: kept)
         purpose = "forward"  # too large to keep: the forward picks by its own time, the backward follows it
-    if winograd_pays(kernel, groups, g):
-        return "winograd"
-    if purpose == "backward" and im2col_backward_pays(kernel, groups, g):
-        return "im2col"
-    return "rows"
+    return "winograd" if winograd_pays(kernel, groups, g) else "rows"
 
 
 def _keeps(algorithm, kernel, groups, g, itemsize):

@@ -178,31 +178,6 @@ def use_im2col(kernel, groups, g):
 WASTE = 1.2  # see use_im2col
 
 
-def im2col_backward_pays(kernel, groups, g):
-    """Whether ``conv2d_backward`` alone (nothing kept from a forward) runs faster by im2col than by
-    the row method, where the forward (``use_im2col``) keeps the row method: groups == 1, at most
-    32 filters and kh*kw*Cg <= 288 (3x3 with 32 channels), from BACKWARD_MIN_MACS multiply-adds on.
-
-    Measured (``scratchconv bench``, 2 vCPUs, float32, 3x3 'same', median ms of forward+backward
-    minus the forward's, nothing kept; docs/performance.md), rows -> im2col: 128x128x32 -> 32
-    batch 64 488 -> 375. The row method's dW product, rows^T (96, M) @ dz (M, 96), is a long
-    product with a small result, which OpenBLAS splits poorly over two threads; im2col's is
-    (288, M) @ (M, 32). At 28x28x32 -> 32 batch 32 (231e6 multiply-adds) the bench's
-    forward+backward with the row method's forward was 3-10 % slower with im2col's backward than
-    with the rows' in three runs (timed alone, im2col's backward was the faster): below
-    BACKWARD_MIN_MACS the backward keeps the forward's algorithm.
-    """
-    kh, kw, cg, filters = kernel.shape
-    return (groups == 1 and filters <= 32 and kh * kw * cg <= 288
-            and g.n * g.out_h * g.out_w * kh * kw * cg * filters >= BACKWARD_MIN_MACS)
-
-
-# Multiply-adds of the direct sum (N*H_out*W_out*kh*kw*Cg*F) from which ``im2col_backward_pays``:
-# between 28x28x32 -> 32 at batch 32 (231e6: rows) and 128x128x32 -> 32 at batch 64 (9.7e9:
-# im2col); nothing in between was measured.
-BACKWARD_MIN_MACS = 1 << 30
-
-
 def conv2d_im2col(x, kernel, bias, g, chunking, keep=False):
     """(y, kept): y = cols @ K + bias, chunk by chunk: cols (M, kh*kw*C_in), K (kh*kw*C_in, F). (groups == 1)
 
