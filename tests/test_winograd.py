@@ -198,7 +198,7 @@ def test_no_input_gradient_and_empty_batch(tile):
 
 
 def test_applies_and_tile():
-    x_shape = (2, 8, 8, 4)
+    x_shape = (2, 16, 16, 4)
 
     def geometry(kernel_hw, strides=(1, 1), dilation=(1, 1), padding="same"):
         return conv_geometry(x_shape, kernel_hw, strides, padding, dilation)
@@ -218,6 +218,9 @@ def test_applies_and_tile():
     assert winograd_tile(np.zeros((3, 3, 128, 512)), 4, g) == 4  # 128 per group
     assert not winograd_pays(np.zeros((3, 3, 64, 128)), 2, g)  # groups: not measured
     assert not winograd_pays(np.zeros((5, 5, 64, 64)), 1, geometry((5, 5)))
+    for hw, pays in (((14, 14), False), ((7, 7), False), ((16, 16), True), ((8, 32), True), ((128, 1), False)):
+        big = conv_geometry((2, *hw, 64), (3, 3), (1, 1), "same", (1, 1))
+        assert winograd_pays(np.zeros((3, 3, 64, 64)), 1, big) == pays
 
 
 # --------------------------------------------------------------------------- the loop versions
@@ -305,8 +308,8 @@ def test_runs_without_jit():
 
 
 def test_auto_chooses_by_the_measured_rule():
-    """"auto" takes Winograd where it measured faster (64-128 channels, 3x3, stride 1), im2col
-    for few input channels, the row method elsewhere (standard._choose)."""
+    """"auto" takes Winograd where it measured faster (64-128 channels, 3x3, stride 1, outputs of
+    16x16 or more), im2col for few input channels, the row method elsewhere (standard._choose)."""
     from scratchconv.kernels.standard import _choose
 
     def choice(shape, kernel, strides=1, groups=1):
@@ -315,13 +318,15 @@ def test_auto_chooses_by_the_measured_rule():
         g = _prepare(x, k, None, strides, "same", 1, groups)[4]
         return _choose(k, groups, g, "auto", x)
 
-    assert choice((2, 14, 14, 64), (3, 3)) == "winograd"
-    assert choice((2, 7, 7, 128), (3, 3)) == "winograd"
+    assert choice((2, 28, 28, 64), (3, 3)) == "winograd"
+    assert choice((2, 16, 16, 128), (3, 3)) == "winograd"
+    assert choice((2, 14, 14, 64), (3, 3)) == "rows"  # small images: 31 % of the 4x4 tiles' work is padding
+    assert choice((2, 7, 7, 128), (3, 3)) == "rows"
     assert choice((2, 28, 28, 32), (3, 3)) == "rows"  # 32 channels: the products are too thin
-    assert choice((2, 14, 14, 256), (3, 3)) == "rows"  # beyond what F(4x4)'s float32 error was measured for
-    assert choice((2, 14, 14, 64), (5, 5)) == "rows"
-    assert choice((2, 14, 14, 64), (3, 3), strides=2) == "im2col"  # column strides
-    assert choice((2, 14, 14, 64), (3, 3), groups=2) == "rows"
+    assert choice((2, 28, 28, 256), (3, 3)) == "rows"  # beyond what F(4x4)'s float32 error was measured for
+    assert choice((2, 28, 28, 64), (5, 5)) == "rows"
+    assert choice((2, 28, 28, 64), (3, 3), strides=2) == "im2col"  # column strides
+    assert choice((2, 28, 28, 64), (3, 3), groups=2) == "rows"
 
 
 def test_auto_chooses_by_what_the_call_can_know():
@@ -335,15 +340,16 @@ def test_auto_chooses_by_what_the_call_can_know():
         return tuple(auto_algorithm(k, 1, g, purpose) for purpose in PURPOSES)  # forward, backward, training
 
     assert choices(32, 28, 32, 32) == ("rows", "rows", "rows")  # its rows (9.6 MB) are kept in training
-    assert choices(32, 14, 64, 64) == ("winograd", "winograd", "winograd")  # 64 to 128 channels: Winograd
-    assert choices(32, 7, 128, 128) == ("winograd", "winograd", "winograd")
+    assert choices(32, 28, 64, 64) == ("winograd", "winograd", "winograd")  # 64 to 128 channels: Winograd
+    assert choices(32, 14, 64, 64) == ("rows", "rows", "rows")  # under 16x16 outputs: the row method
+    assert choices(32, 7, 128, 128) == ("rows", "rows", "rows")
     assert choices(64, 32, 128, 128) == ("winograd", "winograd", "winograd")
     assert choices(64, 64, 64, 64) == ("winograd", "winograd", "winograd")
     # too large to keep (403 MB of rows): in training each pass picks as the public functions do
     assert choices(64, 128, 32, 32) == ("rows", "rows", "rows")
     assert choices(64, 128, 3, 32) == ("im2col",) * 3  # few input channels: im2col for every purpose
     assert choices(2, 6, 4, 4) == ("rows",) * 3  # smaller than anything measured: the forward's choice
-    assert choices(512, 14, 64, 64) == ("winograd", "winograd", "winograd")  # V (75 MB) not kept, large
+    assert choices(512, 28, 64, 64) == ("winograd", "winograd", "winograd")  # V (231 MB) not kept, large
 
 
 @pytest.mark.parametrize("algorithm", ["auto", "rows", "im2col", "winograd"])
