@@ -85,6 +85,7 @@ def test_smoke_json_has_every_field_and_positive_ratios(capsys, tmp_path):
     assert results["settings"]["set"] == "article"
     assert results["peak"]["gflops"] > 0 and results["peak"]["tf_gflops"] > 0
     assert results["machine"]["tf_call_overhead_ms"] > 0
+    assert isinstance(results["machine"]["blas_core"], str)
     assert [row["layer"] for row in results["rows"]] == TINY
     for row in results["rows"]:
         assert row["tf_error"] is None
@@ -188,6 +189,26 @@ def test_sign_test_and_paired_rounds():
     # kept rounds 0, 1, 2, 3: a's medians 2, 1, 3, 5 against 1, 1, 2, 6: slower twice, faster once, a tie
     assert timing.paired_rounds(a, b, [0, 1, 2, 3]) == (2, 1, 1.0)
     assert timing.paired_rounds(a, b, [0, 2, 4]) == (3, 0, pytest.approx(0.25))
+
+
+def test_blas_core_is_reported_and_a_forced_weaker_one_warned_about():
+    from scratchconv.bench import env
+
+    core = env.blas_core()
+    assert isinstance(core, str) and core  # numpy's wheels bundle OpenBLAS, which names its kernel set
+    warning = env.blas_core_warning("Haswell", "Haswell", {"avx2", "avx512f"})
+    assert "OPENBLAS_CORETYPE=Haswell" in warning and "AVX-512" in warning
+    assert env.blas_core_warning("SkylakeX", "SkylakeX", {"avx512f"}) is None  # AVX-512 kernels: nothing lost
+    assert env.blas_core_warning("Haswell", "Haswell", {"avx2"}) is None  # the CPU has no AVX-512
+    assert env.blas_core_warning("Haswell", "", {"avx512f"}) is None  # OpenBLAS's own choice
+    machine = dict(env.machine_info(), blas_core="Haswell", blas_core_warning=warning)
+    results = {"command": "scratchconv bench", "machine": machine, "peak": {"matmul_size": 512, "numpy_gflops": 1.0,
+               "gflops": 1.0}, "settings": {"batch": 2, "dtype": "float32", "rounds": 2, "quick": True,
+               "probe_threshold": 1.5}, "noise": {"load_average": [], "discarded_rounds": 0, "rounds": 2,
+               "probe_quiet_ms": 0.1, "probe_median_ms": 0.1, "noisy_layers": []}}
+    lines = report.header(results)
+    assert any("(Haswell kernels)" in line for line in lines)
+    assert "WARNING: " + warning in lines
 
 
 def test_sets_choose_layers_and_batch():

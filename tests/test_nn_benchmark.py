@@ -94,3 +94,4 @@ def test_benchmark_with_torch():
         ours / max(result["keras"]["samples_per_s"], result["torch"]["samples_per_s"]))
     table = benchmark.format_table(results, 8, 16, 2, 1)
     assert "separable          torch (" in table and "/peer" in table and "torch-nchw" in table
+    assert f"{result['blas_core']} kernels" in table  # which OpenBLAS kernels scratchconv's products ran on

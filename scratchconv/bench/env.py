@@ -8,9 +8,14 @@ import sys
 import numba
 import numpy as np
 
-# Environment variables that decide how many threads run and how idle ones wait (reported as set).
+# Environment variables that decide how many threads run, how idle ones wait and which kernels
+# OpenBLAS runs (reported as set).
 THREAD_ENV = ("NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
-              "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "MKL_NUM_THREADS", "TF_ENABLE_ONEDNN_OPTS")
+              "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_CORETYPE", "MKL_NUM_THREADS",
+              "TF_ENABLE_ONEDNN_OPTS")
+
+# OpenBLAS's kernel sets ("core types") that use AVX-512.
+AVX512_CORES = ("SKYLAKEX", "COOPERLAKE", "SAPPHIRERAPIDS")
 
 
 def cpu_model():
@@ -49,6 +54,45 @@ def set_blas_threads(n):
     return True
 
 
+def blas_core():
+    """The name of the kernel set OpenBLAS runs (e.g. 'Haswell', 'SkylakeX'), or None when unknown.
+
+    OpenBLAS picks it from the CPU when it loads, unless the environment variable
+    OPENBLAS_CORETYPE names one."""
+    function = _openblas_function("get_corename")
+    if function is None:
+        return None
+    function.restype = ctypes.c_char_p
+    name = function()
+    return name.decode() if name else None
+
+
+def cpu_flags():
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def blas_core_warning(core=None, forced=None, flags=None):
+    """A warning when OPENBLAS_CORETYPE holds OpenBLAS to kernels without AVX-512 on a CPU that has
+    it, else None. On this project's machine (AMD EPYC, AVX-512) the environment sets
+    OPENBLAS_CORETYPE=Haswell; OpenBLAS's own choice there is SkylakeX, whose float32 products
+    ran 1.6-1.9x faster (np.matmul 512^3: 230 -> 447 GFLOP/s; 16384x96 @ 96x96: 212 -> 420)."""
+    core = blas_core() if core is None else core
+    forced = os.environ.get("OPENBLAS_CORETYPE") if forced is None else forced
+    flags = cpu_flags() if flags is None else flags
+    if not forced or core is None or "avx512f" not in flags or core.upper() in AVX512_CORES:
+        return None
+    return (f"OPENBLAS_CORETYPE={forced} holds OpenBLAS to its {core} kernels on a CPU with AVX-512: scratchconv's "
+            "BLAS products run well below this CPU's speed (unset it to let OpenBLAS choose; docs/performance.md)")
+
+
 def blas_info():
     """(name and version, threads) of the BLAS that np.matmul uses; threads None when unknown."""
     try:
@@ -83,6 +127,8 @@ def machine_info():
         "numba_jit_disabled": bool(numba.config.DISABLE_JIT),
         "blas": blas,
         "blas_threads": blas_threads,
+        "blas_core": blas_core(),
+        "blas_core_warning": blas_core_warning(),
         "thread_env": {k: os.environ[k] for k in THREAD_ENV if k in os.environ},
     }
 

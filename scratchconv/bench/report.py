@@ -36,6 +36,7 @@ def header(results):
         + (f", torch {m['torch']}" if "torch" in m else ""),
         f"threads: Numba {m['numba_threads']} ({m['numba_threading_layer']}), {m['blas']} {blas_threads}"
         + (" (could not set)" if m.get("blas_threads_set") is False else "")
+        + (f" ({m['blas_core']} kernels)" if m.get("blas_core") else "")
         + (f", TF intra-op {m['tf_intra_op_threads']} / inter-op {m['tf_inter_op_threads']}"
            if "tf_intra_op_threads" in m else "")
         + (f", torch intra-op {m['torch_intra_op_threads']} / inter-op {m['torch_inter_op_threads']}"
@@ -67,6 +68,8 @@ def header(results):
         lines.append("WARNING: np.matmul (OpenBLAS) ran at under half tf.matmul's rate: OpenBLAS's threads collapse when "
                      "another process holds a core (its waiting threads yield instead of sleeping), and the noise "
                      "probe does not see it; scratchconv's BLAS products then take many times longer")
+    if m.get("blas_core_warning"):
+        lines.append("WARNING: " + m["blas_core_warning"])
     if m["numba_jit_disabled"]:
         lines.append("NUMBA_DISABLE_JIT=1: the fast kernels ran as plain Python; these times mean nothing")
     return lines

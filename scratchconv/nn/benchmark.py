@@ -55,6 +55,7 @@ import time
 import numpy as np
 
 from .._atomic import write_atomically
+from ..bench import env
 from ..bench.timing import sign_test
 from .benchmark_torch import torch_model, torch_trainer  # noqa: F401  (torch_model: tests use it from here)
 
@@ -173,6 +174,7 @@ def run(models=("separable", "standard"), batch_size=32, samples=1024, rounds=7,
     if threads:
         os.environ.update(NUMBA_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     blas_threads = os.environ.get("OPENBLAS_NUM_THREADS", "OpenBLAS's default")
+    blas_core, blas_warning = env.blas_core(), env.blas_core_warning()  # the workers inherit the environment
     results = {}
     try:
         for kind in models:  # one network at a time: no idle worker of another network alive meanwhile
@@ -183,7 +185,8 @@ def run(models=("separable", "standard"), batch_size=32, samples=1024, rounds=7,
             y = rng.integers(0, 10, count)
             result = _measure(context, libraries, kind, network(kind, seed=seed).get_weights(), x, y, batch,
                               rounds, threads)
-            result.update(blas_threads=blas_threads, batch_size=batch, samples=count)
+            result.update(blas_threads=blas_threads, blas_core=blas_core, blas_core_warning=blas_warning,
+                          batch_size=batch, samples=count)
             if torch:
                 faster = max(TORCH_FORMATS, key=lambda name: result[name]["samples_per_s"])
                 result["torch"] = dict(result[faster], memory_format=TORCH_FORMATS[faster])
@@ -256,9 +259,11 @@ def format_table(results, batch_size, samples, rounds, threads=None):
     first = next(iter(results.values()))
     torch = "torch" in first
     lines = [f"training throughput, median of {rounds} interleaved rounds, {threads or 'all'} thread(s) each "
-             f"(OpenBLAS: {first['blas_threads']}); images per fit and batch: "
+             f"(OpenBLAS: {first['blas_threads']}"
+             + (f", {first['blas_core']} kernels" if first.get("blas_core") else "") + "); images per fit and batch: "
              + ", ".join(f"{kind} {r.get('samples', samples)} / {r.get('batch_size', batch_size)}"
                          for kind, r in results.items()),
+             *(["WARNING: " + first["blas_core_warning"]] if first.get("blas_core_warning") else []),
              f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", "",
              f"{'network':<18} {'library':<21} {'samples/s':>10} {'(min-max)':>15} {'ratio':>6} {'per round':>9} "
              f"{'vs faster half':>14} " + (f"{'/torch':>6} {'/peer':>6} " if torch else "")
