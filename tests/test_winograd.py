@@ -197,25 +197,7 @@ def test_no_input_gradient_and_empty_batch(tile):
     assert dx.shape == x.shape and not dkernel.any() and not dbias.any()
 
 
-@pytest.fixture(params=[False, True], ids=["avx512-products", "avx2-products"])
-def avx2_products(request, monkeypatch):
-    """Runs a test as with OpenBLAS's AVX-512 kernels and as with its AVX2 ones (blas.py)."""
-    from scratchconv.kernels import blas
-
-    monkeypatch.setattr(blas, "avx2_products", lambda: request.param)
-    return request.param
-
-
-def test_avx2_products_reads_openblas_s_kernel_set(monkeypatch):
-    from scratchconv.kernels import blas
-
-    assert isinstance(blas.openblas_core(), str)  # numpy's wheels bundle OpenBLAS
-    for core, avx2 in (("Haswell", True), ("Zen", True), ("SkylakeX", False), ("SapphireRapids", False), (None, False)):
-        monkeypatch.setattr(blas, "openblas_core", lambda core=core: core)
-        assert blas.avx2_products() == avx2, core
-
-
-def test_applies_and_tile(avx2_products):
+def test_applies_and_tile():
     x_shape = (2, 16, 16, 4)
 
     def geometry(kernel_hw, strides=(1, 1), dilation=(1, 1), padding="same"):
@@ -238,7 +220,7 @@ def test_applies_and_tile(avx2_products):
     assert not winograd_pays(np.zeros((5, 5, 64, 64)), 1, geometry((5, 5)))
     for hw, pays in (((14, 14), False), ((7, 7), False), ((16, 16), True), ((8, 32), True), ((128, 1), False)):
         big = conv_geometry((2, *hw, 64), (3, 3), (1, 1), "same", (1, 1))
-        assert winograd_pays(np.zeros((3, 3, 64, 64)), 1, big) == (pays or avx2_products)  # AVX2: every size
+        assert winograd_pays(np.zeros((3, 3, 64, 64)), 1, big) == pays
 
 
 # --------------------------------------------------------------------------- the loop versions
@@ -325,7 +307,7 @@ def test_runs_without_jit():
 # --------------------------------------------------------------------------- the public algorithm keyword
 
 
-def test_auto_chooses_by_the_measured_rule(avx2_products):
+def test_auto_chooses_by_the_measured_rule():
     """"auto" takes Winograd where it measured faster (64-128 channels, 3x3, stride 1, outputs of
     16x16 or more), im2col for few input channels, the row method elsewhere (standard._choose)."""
     from scratchconv.kernels.standard import _choose
@@ -338,9 +320,8 @@ def test_auto_chooses_by_the_measured_rule(avx2_products):
 
     assert choice((2, 28, 28, 64), (3, 3)) == "winograd"
     assert choice((2, 16, 16, 128), (3, 3)) == "winograd"
-    small = "winograd" if avx2_products else "rows"  # fast products, small images: 31 % of the tiles is padding
-    assert choice((2, 14, 14, 64), (3, 3)) == small
-    assert choice((2, 7, 7, 128), (3, 3)) == small
+    assert choice((2, 14, 14, 64), (3, 3)) == "rows"  # small images: 31 % of the 4x4 tiles' work is padding
+    assert choice((2, 7, 7, 128), (3, 3)) == "rows"
     assert choice((2, 28, 28, 32), (3, 3)) == "rows"  # 32 channels: the products are too thin
     assert choice((2, 28, 28, 256), (3, 3)) == "rows"  # beyond what F(4x4)'s float32 error was measured for
     assert choice((2, 28, 28, 64), (5, 5)) == "rows"
@@ -348,7 +329,7 @@ def test_auto_chooses_by_the_measured_rule(avx2_products):
     assert choice((2, 28, 28, 64), (3, 3), groups=2) == "rows"
 
 
-def test_auto_chooses_by_what_the_call_can_know(avx2_products):
+def test_auto_chooses_by_what_the_call_can_know():
     """standard.auto_algorithm: the public forward by the forward's time, the public backward
     (nothing kept) by the backward's alone, a layer in training by forward + kept backward."""
     from scratchconv.kernels.standard import PURPOSES, auto_algorithm
@@ -360,9 +341,8 @@ def test_auto_chooses_by_what_the_call_can_know(avx2_products):
 
     assert choices(32, 28, 32, 32) == ("rows", "rows", "rows")  # its rows (9.6 MB) are kept in training
     assert choices(32, 28, 64, 64) == ("winograd", "winograd", "winograd")  # 64 to 128 channels: Winograd
-    small = ("winograd" if avx2_products else "rows",) * 3  # under 16x16 outputs, fast products: the row method
-    assert choices(32, 14, 64, 64) == small
-    assert choices(32, 7, 128, 128) == small
+    assert choices(32, 14, 64, 64) == ("rows", "rows", "rows")  # under 16x16 outputs: the row method
+    assert choices(32, 7, 128, 128) == ("rows", "rows", "rows")
     assert choices(64, 32, 128, 128) == ("winograd", "winograd", "winograd")
     assert choices(64, 64, 64, 64) == ("winograd", "winograd", "winograd")
     # too large to keep (403 MB of rows): in training each pass picks as the public functions do

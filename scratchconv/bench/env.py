@@ -8,14 +8,14 @@ import sys
 import numba
 import numpy as np
 
-from ..kernels.blas import AVX512_CORES, openblas_core, openblas_function
-
 # Environment variables that decide how many threads run, how idle ones wait and which kernels
 # OpenBLAS runs (reported as set).
 THREAD_ENV = ("NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
               "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_CORETYPE", "MKL_NUM_THREADS",
               "TF_ENABLE_ONEDNN_OPTS")
 
+# OpenBLAS's kernel sets ("core types") that use AVX-512.
+AVX512_CORES = ("SKYLAKEX", "COOPERLAKE", "SAPPHIRERAPIDS")
 
 
 def cpu_model():
@@ -29,9 +29,25 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
+def _openblas_function(suffix):
+    """A function of the loaded OpenBLAS (numpy's bundled one or a system one), or None."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+        for path in paths:
+            lib = ctypes.CDLL(path)
+            for prefix in ("scipy_openblas_", "openblas_"):
+                for name in (f"{prefix}{suffix}64_", f"{prefix}{suffix}"):
+                    if hasattr(lib, name):
+                        return getattr(lib, name)
+    except OSError:
+        pass
+    return None
+
+
 def set_blas_threads(n):
     """Set OpenBLAS's thread count at run time; False when the BLAS is not an OpenBLAS we can reach."""
-    function = openblas_function("set_num_threads")
+    function = _openblas_function("set_num_threads")
     if function is None:
         return False
     function(ctypes.c_int(n))
@@ -43,7 +59,12 @@ def blas_core():
 
     OpenBLAS picks it from the CPU when it loads, unless the environment variable
     OPENBLAS_CORETYPE names one."""
-    return openblas_core()
+    function = _openblas_function("get_corename")
+    if function is None:
+        return None
+    function.restype = ctypes.c_char_p
+    name = function()
+    return name.decode() if name else None
 
 
 def cpu_flags():
@@ -79,7 +100,7 @@ def blas_info():
         name = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
     except (AttributeError, KeyError, TypeError):
         name = "unknown"
-    function = openblas_function("get_num_threads")  # OpenBLAS as bundled with numpy wheels
+    function = _openblas_function("get_num_threads")  # OpenBLAS as bundled with numpy wheels
     threads = None if function is None else int(function())
     return name, threads
 

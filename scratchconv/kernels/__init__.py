@@ -15,7 +15,6 @@
                     of the other Keras activations
     arguments.py    the argument checks and TensorFlow's padding geometry, shared by all of the above
     numba_config.py the Numba settings (cache, fastmath, threads), in one place
-    blas.py         which kernel set OpenBLAS runs np.matmul on (AVX-512 or not), for ``auto``'s rule
 
 Each kind's file reads in the same order: the loop-by-loop version (``<name>_naive``), the
 Numba kernels, the public function (checks, pads, allocates, calls the kernel); the backward

@@ -23,7 +23,7 @@ this order:
         method's product would be wider (kw*Fg values per pixel against kh*kw*Cg), or would
         compute columns that no window starts at.
     ``winograd_pays`` (3x3, stride 1, dilation 1, groups == 1, 64 to 128 input channels and
-        filters; with AVX-512 BLAS products only outputs of 16x16 pixels or more) and x (and dy) finite -> standard_winograd.py: Winograd's minimal filtering,
+        filters, outputs of at least 16x16 pixels) and x (and dy) finite -> standard_winograd.py: Winograd's minimal filtering,
         F(4x4, 3x3): 36 BLAS products per 6x6 input tile instead of 144 multiply-adds per
         channel pair, plus the tile transforms. Where it does not pay (fewer channels: the
         products get too thin for BLAS) the measurements are in ``standard_winograd.py``.

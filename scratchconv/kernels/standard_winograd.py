@@ -43,7 +43,6 @@ import threading
 
 import numpy as np
 
-from . import blas
 from .arguments import check_conv2d_args, pad_input
 from .standard_winograd_transforms import _filter_gradient, _filter_transform, _gather_tiles, _output_tiles
 
@@ -140,41 +139,40 @@ def winograd_tile(kernel, groups, g):
 #     32x32x128 -> 128, 64    256 / 99 (bench, backward alone)
 WINOGRAD_MIN_CHANNELS = 64
 
-# Small images with fast products: the 4x4 tiles of a 14x14 or 7x7 output cover 16x16 or 8x8
-# (31 % of the products and transforms wasted), and the products get short. The table above ran
-# OpenBLAS's AVX2 kernels (Haswell, which OPENBLAS_CORETYPE sets in this project's VM); its
-# AVX-512 kernels (SkylakeX, its own choice for this CPU) run the row method's products about
-# 1.9x faster (``blas.py``), and then the row method beat Winograd on those small layers, while
-# from 16x16 up Winograd kept winning or tied. ``scratchconv bench --no-naive --repeats 7-15``,
-# forward+backward, public functions, ms, rows / Winograd:
+# Small images: the 4x4 tiles of a 14x14 or 7x7 output cover 16x16 or 8x8 (31 % of the products
+# and transforms wasted), and the products get short. The table above ran OpenBLAS's AVX2 kernels
+# (Haswell, which OPENBLAS_CORETYPE sets in this project's VM); its AVX-512 kernels (SkylakeX, its
+# own choice for this CPU) run the row method's products about 1.9x faster, and then the row
+# method beat Winograd on those small layers, while from 16x16 up Winograd kept winning or tied.
+# ``scratchconv bench --no-naive --repeats 7-15``, forward+backward, public functions, ms, rows /
+# Winograd, one column per run:
 #
-#     shape, batch              AVX-512 (SkylakeX)     AVX2 (Haswell)
-#     7x7x128 -> 128, 32        5.4 / 7.8, 3.6 / 5.3   7.2 / 6.3
-#     14x14x64 -> 64, 32        5.1 / 7.8, 4.2 / 5.3   7.6 / 7.1
-#     16x16x128 -> 128, 32      18.1 / 12.3            31.4 / 16.1
-#     28x28x64 -> 64, 32        15.3 / 16.2            25.9 / 17.1
-#     56x56x64 -> 64, 32        62.8 / 60.6            104.3 / 68.4
-#     64x64x64 -> 64, 64        150 / 151              370 / 247 (the table above)
-#     32x32x128 -> 128, 64      163 / 105              319 / 139 (the table above)
+#     shape, batch              AVX-512 (SkylakeX)         AVX2 (Haswell)
+#     7x7x128 -> 128, 32        3.6 / 5.3, 5.4 / 7.8       7.2 / 6.3, 8.8 / 8.8
+#     14x14x64 -> 64, 32        4.2 / 5.3, 5.1 / 7.8       7.6 / 7.1, 8.9 / 9.4
+#     16x16x128 -> 128, 32      18.1 / 12.3                31.4 / 16.1
+#     28x28x64 -> 64, 32        15.3 / 16.2                25.9 / 17.1
+#     56x56x64 -> 64, 32        62.8 / 60.6                104.3 / 68.4
+#     64x64x64 -> 64, 64        150 / 151, 181 / 151       364 / 222
+#     32x32x128 -> 128, 64      163 / 105, 157 / 106       279 / 134
 #
 # In a training step of the article's standard Fashion-MNIST network (batch 32, 30 interleaved
 # blocks of 8 steps each way, median of the per-block ratios), the row method on the 14x14 and
-# 7x7 layers instead of Winograd: 0.862 with the AVX-512 kernels (faster in 30 of 30 blocks);
-# 0.987 with the AVX2 ones (20 of 30: no difference shown), where the public functions alone
-# were 8-19 % faster with Winograd. So with AVX2 products (``blas.avx2_products``) the rule
-# keeps Winograd at every size.
+# 7x7 layers instead of Winograd: 0.862 with the AVX-512 kernels (faster in 30 of 30 blocks),
+# 0.987 with the AVX2 ones (20 of 30: no difference shown). With AVX2 kernels the two tie on these
+# layers, so one rule serves both.
 WINOGRAD_MIN_OUTPUTS = 16 * 16
 
 
 def winograd_pays(kernel, groups, g):
     """The measured rule: Winograd F(4x4) (``winograd_tile``) beats the row method for an ordinary
-    (groups == 1) 3x3 stride-1 convolution with 64 to F4_MAX_CHANNELS input channels and filters,
-    in a forward, a backward and both; with fast (AVX-512) products only from WINOGRAD_MIN_OUTPUTS
-    output pixels per image. Grouped convolutions were not measured."""
+    (groups == 1) 3x3 stride-1 convolution with 64 to F4_MAX_CHANNELS input channels and filters
+    and at least WINOGRAD_MIN_OUTPUTS output pixels per image, in a forward, a backward and both.
+    Grouped convolutions were not measured."""
     _, _, cg, filters = kernel.shape
     return (winograd_applies(kernel, groups, g) and groups == 1
             and WINOGRAD_MIN_CHANNELS <= min(cg, filters) and max(cg, filters) <= F4_MAX_CHANNELS
-            and (g.out_h * g.out_w >= WINOGRAD_MIN_OUTPUTS or blas.avx2_products()))
+            and g.out_h * g.out_w >= WINOGRAD_MIN_OUTPUTS)
 
 
 # --------------------------------------------------------------------------- loop by loop
