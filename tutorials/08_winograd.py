@@ -15,11 +15,11 @@
 # block of outputs costs 36. Winograd's *minimal filtering* (Lavin & Gray 2016) gets the same
 # 2×2 block from **16** multiplications, and a 4×4 block from 36 instead of 144. scratchconv
 # uses it (`scratchconv.conv2d(..., algorithm="winograd")`, and `"auto"` for 3×3 layers of 64 to
-# 128 channels with outputs of 16×16 pixels or more). This tutorial derives the algorithm from one dimension up, checks each step
-# numerically, draws the tiles, shows the whole layer as 16 (or 36) matrix products, explains
-# why scratchconv's 4×4 version uses the points 0, ±1, ½, −2 rather than Lavin's 0, ±1, ±2
-# (float32 error, measured), and finally times it against the two other algorithms at the
-# article's layer shapes.
+# 128 channels with outputs of 16×16 pixels or more). This tutorial derives the algorithm from
+# one dimension up, checks each step numerically, draws the tiles, shows the whole layer as 16
+# (or 36) matrix products, explains why scratchconv's 4×4 version uses the points 0, ±1, ½, −2
+# rather than Lavin's 0, ±1, ±2 (float32 error, measured), and finally times it against the two
+# other algorithms at the article's layer shapes.
 #
 # With `SCRATCHCONV_QUICK=1` the timings use a small batch and few repeats (the numbers are
 # then only a smoke test).

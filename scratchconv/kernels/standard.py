@@ -23,10 +23,11 @@ this order:
         method's product would be wider (kw*Fg values per pixel against kh*kw*Cg), or would
         compute columns that no window starts at.
     ``winograd_pays`` (3x3, stride 1, dilation 1, groups == 1, 64 to 128 input channels and
-        filters, outputs of at least 16x16 pixels) and x (and dy) finite -> standard_winograd.py: Winograd's minimal filtering,
-        F(4x4, 3x3): 36 BLAS products per 6x6 input tile instead of 144 multiply-adds per
-        channel pair, plus the tile transforms. Where it does not pay (fewer channels: the
-        products get too thin for BLAS) the measurements are in ``standard_winograd.py``.
+        filters, outputs of at least 16x16 pixels) and x (and dy) finite -> standard_winograd.py:
+        Winograd's minimal filtering, F(4x4, 3x3): 36 BLAS products per 6x6 input tile instead
+        of 144 multiply-adds per channel pair, plus the tile transforms. Where it does not pay
+        (fewer channels: the products get too thin for BLAS; small images: the tiles' padding)
+        the measurements are in ``standard_winograd.py``.
     otherwise (most layers) -> standard_rows.py, the row method: unfold only the kernel rows,
         one BLAS product per group, then shift and add the columns: an unfolded copy kh times
         the input, not kh*kw times.
