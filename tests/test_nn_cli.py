@@ -111,3 +111,16 @@ def test_clear_errors(data_dir, tmp_path):
         train(data_dir, tmp_path / "x", "--epochs", "0")
     with pytest.raises(SystemExit, match="missing.npz: no such file"):
         main(["evaluate", str(tmp_path / "missing.npz")])
+
+
+def test_train_says_when_openblas_runs_slower_kernels_than_the_cpu_has(monkeypatch, capsys):
+    from scratchconv.bench import env
+    from scratchconv.cli import train
+
+    monkeypatch.setattr(env, "blas_core", lambda: "Haswell")
+    monkeypatch.setattr(env, "cpu_flags", lambda: {"avx2", "avx512f"})
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    assert "OPENBLAS_CORETYPE=Haswell" in train.warn_slow_blas()
+    assert "note: OPENBLAS_CORETYPE=Haswell holds OpenBLAS to its Haswell kernels" in capsys.readouterr().err
+    monkeypatch.delenv("OPENBLAS_CORETYPE")  # OpenBLAS's own choice: nothing to say
+    assert train.warn_slow_blas() is None and capsys.readouterr().err == ""
