@@ -115,12 +115,12 @@ def test_clear_errors(data_dir, tmp_path):
 
 def test_train_says_when_openblas_runs_slower_kernels_than_the_cpu_has(monkeypatch, capsys):
     from scratchconv.bench import env
-    from scratchconv.cli import train
+    from scratchconv.cli import run_folder
 
     monkeypatch.setattr(env, "blas_core", lambda: "Haswell")
     monkeypatch.setattr(env, "cpu_flags", lambda: {"avx2", "avx512f"})
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
-    assert "OPENBLAS_CORETYPE=Haswell" in train.warn_slow_blas()
+    assert "OPENBLAS_CORETYPE=Haswell" in run_folder.warn_slow_blas()
     assert "note: OPENBLAS_CORETYPE=Haswell holds OpenBLAS to its Haswell kernels" in capsys.readouterr().err
     monkeypatch.delenv("OPENBLAS_CORETYPE")  # OpenBLAS's own choice: nothing to say
-    assert train.warn_slow_blas() is None and capsys.readouterr().err == ""
+    assert run_folder.warn_slow_blas() is None and capsys.readouterr().err == ""

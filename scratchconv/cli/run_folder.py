@@ -22,6 +22,7 @@ import json
 import math
 import os
 import shlex
+import sys
 import time
 
 import numpy as np
@@ -149,6 +150,17 @@ def resumed_model(out, epochs):
     return model
 
 
+def warn_slow_blas():
+    """Says so on stderr when OPENBLAS_CORETYPE holds NumPy's products to kernels slower than the
+    CPU's (``bench.env.blas_core_warning``): most of a training's time is those products."""
+    from ..bench.env import blas_core_warning
+
+    warning = blas_core_warning()
+    if warning:
+        print(f"note: {warning}", file=sys.stderr)
+    return warning
+
+
 def train_and_report(model, out, settings, *, fit_args, evaluate, split, plot, epochs, verbose, resume, samples,
                      command):
     """Fit with the article's callbacks (EarlyStopping(patience=5, min_delta=1e-3) and a best-only
@@ -162,6 +174,7 @@ def train_and_report(model, out, settings, *, fit_args, evaluate, split, plot, e
                  cb.CSVLogger(os.path.join(out, "history.csv")),
                  cb.ModelCheckpoint(os.path.join(out, BEST), save_best_only=True),
                  cb.ModelCheckpoint(os.path.join(out, LAST))]
+    warn_slow_blas()
     history = model.fit(**fit_args, epochs=epochs, callbacks=callbacks, verbose=verbose, resume=resume)
     try:
         plot(history.history, os.path.join(out, CURVES))

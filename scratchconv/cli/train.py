@@ -78,19 +78,7 @@ def _read(data_dir):
     return train, test, source
 
 
-def warn_slow_blas():
-    """Says so on stderr when OPENBLAS_CORETYPE holds NumPy's products to kernels slower than the
-    CPU's (``bench.env.blas_core_warning``): most of a training's time is those products."""
-    from ..bench.env import blas_core_warning
-
-    warning = blas_core_warning()
-    if warning:
-        print(f"note: {warning}", file=sys.stderr)
-    return warning
-
-
 def run_train(args):
-    warn_slow_blas()
     if args.dataset == "monkeys":
         from .train_monkeys import run
 
