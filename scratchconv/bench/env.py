@@ -18,15 +18,20 @@ THREAD_ENV = ("NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "OMP_NUM_THREADS", "
 AVX512_CORES = ("SKYLAKEX", "COOPERLAKE", "SAPPHIRERAPIDS")
 
 
-def cpu_model():
+def _cpuinfo(field):
+    """The value of the first line of /proc/cpuinfo that starts with field, or None."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.startswith(field):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_model():
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def _openblas_function(suffix):
@@ -69,14 +74,7 @@ def blas_core():
 
 def cpu_flags():
     """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    return set((_cpuinfo("flags") or "").split())
 
 
 def blas_core_warning(core=None, forced=None, flags=None):
@@ -108,6 +106,7 @@ def blas_info():
 def machine_info():
     """A dict describing the machine and the thread settings the run used."""
     blas, blas_threads = blas_info()
+    core = blas_core()
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -127,8 +126,8 @@ def machine_info():
         "numba_jit_disabled": bool(numba.config.DISABLE_JIT),
         "blas": blas,
         "blas_threads": blas_threads,
-        "blas_core": blas_core(),
-        "blas_core_warning": blas_core_warning(),
+        "blas_core": core,
+        "blas_core_warning": blas_core_warning(core),
         "thread_env": {k: os.environ[k] for k in THREAD_ENV if k in os.environ},
     }
 

@@ -174,7 +174,8 @@ def run(models=("separable", "standard"), batch_size=32, samples=1024, rounds=7,
     if threads:
         os.environ.update(NUMBA_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     blas_threads = os.environ.get("OPENBLAS_NUM_THREADS", "OpenBLAS's default")
-    blas_core, blas_warning = env.blas_core(), env.blas_core_warning()  # the workers inherit the environment
+    blas_core = env.blas_core()  # the workers inherit the environment, and with it OpenBLAS's kernel set
+    blas_warning = env.blas_core_warning(blas_core)
     results = {}
     try:
         for kind in models:  # one network at a time: no idle worker of another network alive meanwhile
