@@ -41,9 +41,12 @@ The backward pass is in ``standard_winograd_backward.py``.
 
 import threading
 
+import numba
 import numpy as np
 
+from . import blas
 from .arguments import check_conv2d_args, pad_input
+from .standard_winograd_fused import _forward_fused
 from .standard_winograd_transforms import _filter_gradient, _filter_transform, _gather_tiles, _output_tiles
 
 # B^T (alpha, alpha), G (alpha, 3), A^T (m, alpha) for output tiles of m = 2 and 4. F(2, 3) is
@@ -263,6 +266,21 @@ def tile_row_chunks(g, tile, channels, itemsize):
     return [(r0, min(r0 + step, rows)) for r0 in range(0, rows, step)], step * tiles_w
 
 
+# The fused kernels' chunks (standard_winograd_fused.py): each thread's V and M of a chunk, about
+# FUSED_CHUNK_BYTES each, stay in its core's cache (1 MiB of L2 per core on the project's machine).
+FUSED_CHUNK_BYTES = 512 << 10
+
+
+def fused_chunks(g, tile, channels, itemsize):
+    """(rows_per_chunk, workers): tile rows per chunk of about FUSED_CHUNK_BYTES of alpha^2*channels
+    values per tile, the same for the forward and the backward (kept V is laid out by chunk); and
+    how many of Numba's threads get chunks."""
+    tiles_h, tiles_w, alpha = tile_grid(g, tile)
+    rows = g.n * tiles_h
+    rows_per_chunk = max(1, min(rows, FUSED_CHUNK_BYTES // (tiles_w * alpha * alpha * channels * itemsize)))
+    return rows_per_chunk, max(1, min(numba.get_num_threads(), -(-rows // rows_per_chunk)))
+
+
 _scratch = threading.local()  # each thread's scratch buffers: {(name, dtype): flat array}
 HUGE_PAGE = 2 << 20
 
@@ -344,8 +362,17 @@ def conv2d_winograd(x, kernel, bias, g, groups, keep=False, tile=2):
     u = transformed_kernel(kernel, groups, tile)  # (alpha^2, groups, Cg, Fg)
     bias_or_zero = np.zeros(filters, x.dtype) if bias is None else np.ascontiguousarray(bias)  # (F,)
     y = np.empty((g.n, g.out_h, g.out_w, filters), dtype=x.dtype)  # (N, H_out, W_out, F)
-    chunks, max_tiles = tile_row_chunks(g, tile, max(c_in, filters), x.itemsize)
     keep = keep and points * g.n * tiles_h * tiles_w * c_in * x.itemsize <= KEEP_MAX_BYTES
+    if blas.ADDRESSES is not None:  # each thread its chunks, start to end (standard_winograd_fused.py)
+        rows_per_chunk, workers = fused_chunks(g, tile, max(c_in, filters), x.itemsize)
+        chunk_tiles = points * rows_per_chunk * tiles_w
+        kept = aligned_empty(points * g.n * tiles_h * tiles_w * c_in if keep else 0, x.dtype)  # every chunk's V, flat
+        v_scratch = scratch("fused V", 0 if keep else workers * chunk_tiles * c_in, x.dtype)
+        m_scratch = scratch("fused M", workers * chunk_tiles * filters, x.dtype)
+        _forward_fused(y, x, u, bias_or_zero, kept, keep, tile, g.pad_top, g.pad_left, tiles_h, tiles_w,
+                       rows_per_chunk, v_scratch, m_scratch, blas.ADDRESSES, workers)
+        return y, (kept if keep else None)
+    chunks, max_tiles = tile_row_chunks(g, tile, max(c_in, filters), x.itemsize)
     if keep:
         v_all = aligned_empty(points * g.n * tiles_h * tiles_w * c_in, x.dtype)  # every chunk's V, flat
     else:

@@ -21,7 +21,10 @@ import numpy as np
 
 from .arguments import check_conv2d_args
 from .pointwise import bias_gradient
-from .standard_winograd import carve, kernel_gradient, naive_tiles, scratch, tile_grid, tile_row_chunks, transformed_kernel
+from . import blas
+from .standard_winograd import (carve, fused_chunks, kernel_gradient, naive_tiles, scratch, tile_grid, tile_row_chunks,
+                                transformed_kernel)
+from .standard_winograd_fused import _backward_fused
 from .standard_winograd_transforms import _gather_tiles, _scatter_tiles
 
 
@@ -93,6 +96,19 @@ def conv2d_backward_winograd(dy, x, kernel, with_bias, g, groups, input_gradient
         raise ValueError(f"kept V of shape {kept.shape} does not belong to this convolution "
                          f"(expected ({points * g.n * tiles_h * tiles_w * c_in},))")
     u = transformed_kernel(kernel, groups, tile)  # (alpha^2, groups, Cg, Fg)
+    dbias = bias_gradient(dy.reshape(-1, filters)) if with_bias else None  # (F,)
+    if blas.ADDRESSES is not None:  # each thread its chunks, start to end (standard_winograd_fused.py)
+        rows_per_chunk, workers = fused_chunks(g, tile, max(c_in, filters), x.itemsize)
+        chunk_tiles = points * rows_per_chunk * tiles_w
+        dx = np.zeros(x.shape if input_gradient else (0, 0, 0, c_in), dtype=x.dtype)  # (N, H, W, C_in), added to
+        du_parts = np.zeros((workers,) + u.shape, dtype=x.dtype)  # (workers, alpha^2, groups, Cg, Fg)
+        v_scratch = scratch("fused V", workers * chunk_tiles * c_in if kept is None else 0, x.dtype)
+        dm_scratch = scratch("fused M", workers * chunk_tiles * filters, x.dtype)
+        dv_scratch = scratch("fused dV", workers * chunk_tiles * c_in if input_gradient else 0, x.dtype)
+        _backward_fused(dx, du_parts, dy, x, u, np.empty(0, x.dtype) if kept is None else kept, kept is not None,
+                        tile, g.pad_top, g.pad_left, tiles_h, tiles_w, rows_per_chunk, v_scratch, dm_scratch,
+                        dv_scratch, blas.ADDRESSES, workers, input_gradient)
+        return (dx if input_gradient else None), kernel_gradient(du_parts.sum(axis=0), tile), dbias
     du = np.zeros(u.shape, dtype=x.dtype)  # (alpha^2, groups, Cg, Fg)
     dx = np.zeros(x.shape, dtype=x.dtype) if input_gradient else None  # (N, H, W, C_in), added to per tile
     chunks, max_tiles = tile_row_chunks(g, tile, max(c_in, filters), x.itemsize)
@@ -120,6 +136,4 @@ def conv2d_backward_winograd(dy, x, kernel, with_bias, g, groups, input_gradient
                     np.matmul(dm[:, :, outputs], u[:, grp].transpose(0, 2, 1), out=dv[:, :, channels])
         if dx is not None:
             _scatter_tiles(dx, dv, tile, g.pad_top, g.pad_left, tiles_h, tiles_w, r0)
-    dkernel = kernel_gradient(du, tile)  # (3, 3, Cg, F)
-    dbias = bias_gradient(dy.reshape(-1, filters)) if with_bias else None  # (F,)
-    return dx, dkernel, dbias
+    return dx, kernel_gradient(du, tile), dbias  # dkernel (3, 3, Cg, F)
