@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scratchconv import naive
-from scratchconv.kernels import standard_winograd, standard_winograd_transforms
+from scratchconv.kernels import blas, standard_winograd, standard_winograd_fused, standard_winograd_transforms
 from scratchconv.kernels.arguments import conv_geometry
 from scratchconv.kernels.standard import _prepare
 from scratchconv.kernels.standard_winograd import (
@@ -211,16 +211,67 @@ def test_applies_and_tile():
     assert not winograd_applies(kernel, 1, geometry((3, 3), strides=(1, 2)))
     assert not winograd_applies(kernel, 1, geometry((3, 3), dilation=(2, 1)))
     g = geometry((3, 3))
-    for c, tile, pays in ((3, 4, False), (32, 4, False), (64, 4, True), (128, 4, True), (256, 2, False)):
+    for c, tile in ((3, 4), (32, 4), (64, 4), (128, 4), (256, 2)):
         assert winograd_tile(np.zeros((3, 3, c, c)), 1, g) == tile
-        assert winograd_pays(np.zeros((3, 3, c, c)), 1, g) == pays
     assert winograd_tile(np.zeros((3, 3, 64, 512)), 1, g) == 2  # dx sums over 512 filters
     assert winograd_tile(np.zeros((3, 3, 128, 512)), 4, g) == 4  # 128 per group
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_auto_rule(fused, monkeypatch):
+    """winograd_pays: the fused kernels' rule where NumPy's OpenBLAS is reachable, else the per-step path's."""
+    if fused and blas.ADDRESSES is None:
+        pytest.fail("NumPy's OpenBLAS is not reachable from the kernels here (blas.ADDRESSES is None)")
+    if not fused:
+        monkeypatch.setattr(blas, "ADDRESSES", None)
+    g = conv_geometry((2, 16, 16, 4), (3, 3), (1, 1), "same", (1, 1))
+    cases = {True: ((3, 3, False), (16, 16, False), (16, 32, True), (32, 16, True), (24, 24, True), (32, 32, True),
+                    (64, 64, True), (128, 128, True), (256, 256, False)),
+             False: ((3, 3, False), (32, 32, False), (64, 64, True), (128, 128, True), (256, 256, False))}[fused]
+    for c, f, pays in cases:
+        assert winograd_pays(np.zeros((3, 3, c, f)), 1, g) == pays, (c, f)
     assert not winograd_pays(np.zeros((3, 3, 64, 128)), 2, g)  # groups: not measured
-    assert not winograd_pays(np.zeros((5, 5, 64, 64)), 1, geometry((5, 5)))
-    for hw, pays in (((14, 14), False), ((7, 7), False), ((16, 16), True), ((8, 32), True), ((128, 1), False)):
+    assert not winograd_pays(np.zeros((5, 5, 64, 64)), 1, conv_geometry((2, 16, 16, 4), (5, 5), (1, 1), "same", (1, 1)))
+    sizes = {True: (((14, 14), True), ((7, 7), True), ((6, 6), False), ((4, 4), False), ((49, 1), True)),
+             False: (((14, 14), False), ((7, 7), False), ((16, 16), True), ((8, 32), True), ((128, 1), False))}[fused]
+    for hw, pays in sizes:
         big = conv_geometry((2, *hw, 64), (3, 3), (1, 1), "same", (1, 1))
-        assert winograd_pays(np.zeros((3, 3, 64, 64)), 1, big) == pays
+        assert winograd_pays(np.zeros((3, 3, 64, 64)), 1, big) == pays, hw
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("padding, groups, shape, filters", [("same", 1, (3, 9, 11, 5), 6), ("valid", 2, (2, 10, 7, 8), 4),
+                                                             ("same", 1, (2, 30, 30, 40), 24)])
+def test_fused_equals_per_step_path(dtype, padding, groups, shape, filters, monkeypatch):
+    """The fused kernels (per-thread BLAS, chunks of a few rows: FUSED_CHUNK_BYTES made small so
+    that there are many chunks and both passes of the backward) against the np.matmul path and
+    the loop version; kept V from a training forward gives the same gradients."""
+    if blas.ADDRESSES is None:
+        pytest.fail("NumPy's OpenBLAS is not reachable from the kernels here (blas.ADDRESSES is None)")
+    rng = np.random.default_rng(11)
+    n, h, w, c = shape
+    x = rng.standard_normal(shape).astype(dtype)
+    kernel = rng.standard_normal((3, 3, c // groups, filters)).astype(dtype)
+    bias = rng.standard_normal(filters).astype(dtype)
+    g = conv_geometry(x.shape, (3, 3), (1, 1), padding, (1, 1))
+    dy = rng.standard_normal((n, g.out_h, g.out_w, filters)).astype(dtype)
+    results = {}
+    for fused in (True, False):
+        with monkeypatch.context() as patch:
+            patch.setattr(standard_winograd_fused, "FUSED_CHUNK_BYTES", 8 << 10)
+            if not fused:
+                patch.setattr(blas, "ADDRESSES", None)
+            y, kept = conv2d_winograd(x, kernel, bias, g, groups, keep=True, tile=4)
+            results[fused] = (y, *conv2d_backward_winograd(dy, x, kernel, True, g, groups, kept=kept, tile=4),
+                              *conv2d_backward_winograd(dy, x, kernel, True, g, groups, tile=4)[:2])
+    expected = (naive.conv2d(x, kernel, bias, padding=padding, groups=groups),
+                *naive.conv2d_backward(dy, x, kernel, bias, padding=padding, groups=groups))
+    expected = expected + expected[1:3]
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for got_fused, got_step, want in zip(results[True], results[False], expected):
+        scale = np.abs(want).max()
+        assert np.abs(got_fused - want).max() <= tol * scale
+        assert np.abs(got_fused - got_step).max() <= tol * scale
 
 
 # --------------------------------------------------------------------------- the loop versions
@@ -308,9 +359,13 @@ def test_runs_without_jit():
 
 
 def test_auto_chooses_by_the_measured_rule():
-    """"auto" takes Winograd where it measured faster (64-128 channels, 3x3, stride 1, outputs of
-    16x16 or more), im2col for few input channels, the row method elsewhere (standard._choose)."""
+    """"auto" takes Winograd where it measured faster (with the fused kernels: 16 + 32 to 128
+    channels and filters, 3x3, stride 1, outputs of 7x7 or more), im2col for few input channels,
+    the row method elsewhere (standard._choose)."""
     from scratchconv.kernels.standard import _choose
+
+    if blas.ADDRESSES is None:
+        pytest.fail("NumPy's OpenBLAS is not reachable from the kernels here (blas.ADDRESSES is None)")
 
     def choice(shape, kernel, strides=1, groups=1):
         x = np.zeros(shape, np.float32)
@@ -320,9 +375,11 @@ def test_auto_chooses_by_the_measured_rule():
 
     assert choice((2, 28, 28, 64), (3, 3)) == "winograd"
     assert choice((2, 16, 16, 128), (3, 3)) == "winograd"
-    assert choice((2, 14, 14, 64), (3, 3)) == "rows"  # small images: 31 % of the 4x4 tiles' work is padding
-    assert choice((2, 7, 7, 128), (3, 3)) == "rows"
-    assert choice((2, 28, 28, 32), (3, 3)) == "rows"  # 32 channels: the products are too thin
+    assert choice((2, 14, 14, 64), (3, 3)) == "winograd"
+    assert choice((2, 7, 7, 128), (3, 3)) == "winograd"
+    assert choice((2, 28, 28, 32), (3, 3)) == "winograd"
+    assert choice((2, 4, 4, 128), (3, 3)) == "rows"  # under 7x7 outputs
+    assert choice((2, 28, 28, 16), (3, 3)) == "rows"  # 16 channels and 16 filters: too few
     assert choice((2, 28, 28, 256), (3, 3)) == "rows"  # beyond what F(4x4)'s float32 error was measured for
     assert choice((2, 28, 28, 64), (5, 5)) == "rows"
     assert choice((2, 28, 28, 64), (3, 3), strides=2) == "im2col"  # column strides
@@ -339,14 +396,15 @@ def test_auto_chooses_by_what_the_call_can_know():
         g = _prepare(x, k, None, 1, "same", 1, 1)[4]
         return tuple(auto_algorithm(k, 1, g, purpose) for purpose in PURPOSES)  # forward, backward, training
 
-    assert choices(32, 28, 32, 32) == ("rows", "rows", "rows")  # its rows (9.6 MB) are kept in training
-    assert choices(32, 28, 64, 64) == ("winograd", "winograd", "winograd")  # 64 to 128 channels: Winograd
-    assert choices(32, 14, 64, 64) == ("rows", "rows", "rows")  # under 16x16 outputs: the row method
-    assert choices(32, 7, 128, 128) == ("rows", "rows", "rows")
+    if blas.ADDRESSES is None:
+        pytest.fail("NumPy's OpenBLAS is not reachable from the kernels here (blas.ADDRESSES is None)")
+    assert choices(32, 28, 32, 32) == ("winograd", "winograd", "winograd")  # the fused kernels' rule
+    assert choices(32, 28, 16, 16) == ("rows", "rows", "rows")
+    assert choices(32, 14, 64, 64) == ("winograd", "winograd", "winograd")
+    assert choices(32, 7, 128, 128) == ("winograd", "winograd", "winograd")
     assert choices(64, 32, 128, 128) == ("winograd", "winograd", "winograd")
     assert choices(64, 64, 64, 64) == ("winograd", "winograd", "winograd")
-    # too large to keep (403 MB of rows): in training each pass picks as the public functions do
-    assert choices(64, 128, 32, 32) == ("rows", "rows", "rows")
+    assert choices(64, 128, 32, 32) == ("winograd", "winograd", "winograd")  # V too large to keep: both passes pick alike
     assert choices(64, 128, 3, 32) == ("im2col",) * 3  # few input channels: im2col for every purpose
     assert choices(2, 6, 4, 4) == ("rows",) * 3  # smaller than anything measured: the forward's choice
     assert choices(512, 28, 64, 64) == ("winograd", "winograd", "winograd")  # V (231 MB) not kept, large

@@ -46,7 +46,7 @@ import numpy as np
 
 from . import blas
 from .arguments import check_conv2d_args, pad_input
-from .standard_winograd_fused import _forward_fused
+from .standard_winograd_fused import FUSED_MIN_CHANNEL_SUM, FUSED_MIN_CHANNELS, FUSED_MIN_OUTPUTS, _forward_fused, fused_chunks
 from .standard_winograd_transforms import _filter_gradient, _filter_transform, _gather_tiles, _output_tiles
 
 # B^T (alpha, alpha), G (alpha, 3), A^T (m, alpha) for output tiles of m = 2 and 4. F(2, 3) is
@@ -169,13 +169,18 @@ WINOGRAD_MIN_OUTPUTS = 16 * 16
 
 def winograd_pays(kernel, groups, g):
     """The measured rule: Winograd F(4x4) (``winograd_tile``) beats the row method for an ordinary
-    (groups == 1) 3x3 stride-1 convolution with 64 to F4_MAX_CHANNELS input channels and filters
-    and at least WINOGRAD_MIN_OUTPUTS output pixels per image, in a forward, a backward and both.
+    (groups == 1) 3x3 stride-1 convolution, in a forward, a backward and both, with the fused
+    kernels (``blas.ADDRESSES``) from 16 input channels and 32 filters (or 32 and 16, 24 and 24)
+    up to F4_MAX_CHANNELS, with at least FUSED_MIN_OUTPUTS output pixels per image; with the
+    per-step path from WINOGRAD_MIN_CHANNELS channels and filters and WINOGRAD_MIN_OUTPUTS outputs.
     Grouped convolutions were not measured."""
     _, _, cg, filters = kernel.shape
-    return (winograd_applies(kernel, groups, g) and groups == 1
-            and WINOGRAD_MIN_CHANNELS <= min(cg, filters) and max(cg, filters) <= F4_MAX_CHANNELS
-            and g.out_h * g.out_w >= WINOGRAD_MIN_OUTPUTS)
+    if not (winograd_applies(kernel, groups, g) and groups == 1 and max(cg, filters) <= F4_MAX_CHANNELS):
+        return False
+    if blas.ADDRESSES is not None:
+        return (min(cg, filters) >= FUSED_MIN_CHANNELS and cg + filters >= FUSED_MIN_CHANNEL_SUM
+                and g.out_h * g.out_w >= FUSED_MIN_OUTPUTS)
+    return WINOGRAD_MIN_CHANNELS <= min(cg, filters) and g.out_h * g.out_w >= WINOGRAD_MIN_OUTPUTS
 
 
 # --------------------------------------------------------------------------- loop by loop
@@ -264,21 +269,6 @@ def tile_row_chunks(g, tile, channels, itemsize):
     step = max(1, min(rows, CHUNK_BYTES // (tiles_w * alpha * alpha * channels * itemsize)))
     step = -(-rows // -(-rows // step)) if rows else 1  # the same number of chunks, evened out
     return [(r0, min(r0 + step, rows)) for r0 in range(0, rows, step)], step * tiles_w
-
-
-# The fused kernels' chunks (standard_winograd_fused.py): each thread's V and M of a chunk, about
-# FUSED_CHUNK_BYTES each, stay in its core's cache (1 MiB of L2 per core on the project's machine).
-FUSED_CHUNK_BYTES = 512 << 10
-
-
-def fused_chunks(g, tile, channels, itemsize):
-    """(rows_per_chunk, workers): tile rows per chunk of about FUSED_CHUNK_BYTES of alpha^2*channels
-    values per tile, the same for the forward and the backward (kept V is laid out by chunk); and
-    how many of Numba's threads get chunks."""
-    tiles_h, tiles_w, alpha = tile_grid(g, tile)
-    rows = g.n * tiles_h
-    rows_per_chunk = max(1, min(rows, FUSED_CHUNK_BYTES // (tiles_w * alpha * alpha * channels * itemsize)))
-    return rows_per_chunk, max(1, min(numba.get_num_threads(), -(-rows // rows_per_chunk)))
 
 
 _scratch = threading.local()  # each thread's scratch buffers: {(name, dtype): flat array}

@@ -27,6 +27,7 @@ twice as slowly.
 
 import types as pytypes
 
+import numba
 import numpy as np
 
 from .blas import NO_TRANS, TRANS, blas_threads, gemm
@@ -34,6 +35,46 @@ from .numba_config import kernel as numba_kernel
 from .numba_config import prange
 from .numba_config import serial_kernel
 from .standard_winograd_transforms import _gather_tiles, _output_tiles, _scatter_tiles
+
+
+# Where ``standard_winograd.winograd_pays`` sends convolutions to these kernels. Its rule for the
+# per-step path (np.matmul's products) does not hold here: the fused kernels win far more widely.
+# Public conv2d / conv2d_backward, batch 32, float32, 3x3 'same', ms, median of 5 interleaved
+# rounds, OpenBLAS's AVX2 kernels, then its AVX-512 ones (``env -u OPENBLAS_CORETYPE``):
+#
+#     shape                forward: fused / rows      backward: fused / rows
+#     28x28x16 -> 16       1.58 / 1.14, 0.91 / 0.78    3.17 / 2.43, 1.90 / 1.74
+#     28x28x16 -> 32       1.48 / 1.93, 0.92 / 1.28    2.55 / 3.82, 2.16 / 2.53
+#     28x28x24 -> 24       1.33 / 1.91, 1.18 / 1.23    2.70 / 3.93, 2.55 / 2.75
+#     28x28x32 -> 32       1.65 / 3.10, 1.18 / 1.85    3.79 / 5.90, 2.89 / 3.83
+#     14x14x64 -> 64       1.32 / 2.48, 0.82 / 1.44    3.18 / 4.85, 2.41 / 2.79
+#     7x7x128 -> 128       1.46 / 2.27, 0.90 / 1.27    3.28 / 4.61, 2.77 / 2.53
+#     4x4x128 -> 128       0.62 / 0.84, 0.48 / 0.55    1.56 / 1.68, 1.44 / 1.10
+#     7x7x256 -> 256 (F(2x2))  7.46 / 9.22, 5.19 / 4.77    15.6 / 18.9, 11.4 / 9.9
+#     56x56x64 -> 64       17.3 / 37.4                 32.9 / 72.3
+#     batch 64: 128x128x32 -> 32: 70 / 115 forward, 149 / 223 backward; 64x64x64 -> 64 and
+#     32x32x128 -> 128 forward+backward 144 / 303 and 101 / 266
+#
+# So, fused: from 16 + 32 channels and filters (cg + fg >= FUSED_MIN_CHANNEL_SUM, each >= 16) up
+# to F4_MAX_CHANNELS (F(2x2) above it lost with the AVX-512 kernels), outputs of 7x7 or more.
+FUSED_MIN_CHANNELS = 16
+FUSED_MIN_CHANNEL_SUM = 48
+FUSED_MIN_OUTPUTS = 7 * 7
+
+# The chunks: each thread's V and M of a chunk, about FUSED_CHUNK_BYTES each, stay in its core's
+# cache (1 MiB of L2 per core on the project's machine). 256 KiB against 512 KiB: 28x28x32 and
+# 14x14x64 alike, 7x7x128 and the monkeys layers 10-30 % slower (their products got short).
+FUSED_CHUNK_BYTES = 512 << 10
+
+
+def fused_chunks(g, tile, channels, itemsize):
+    """(rows_per_chunk, workers): tile rows per chunk of about FUSED_CHUNK_BYTES of alpha^2*channels
+    values per tile, the same for the forward and the backward (kept V is laid out by chunk); and
+    how many of Numba's threads get chunks."""
+    tiles_h, tiles_w, alpha = -(-g.out_h // tile), -(-g.out_w // tile), tile + 2
+    rows = g.n * tiles_h
+    rows_per_chunk = max(1, min(rows, FUSED_CHUNK_BYTES // (tiles_w * alpha * alpha * channels * itemsize)))
+    return rows_per_chunk, max(1, min(numba.get_num_threads(), -(-rows // rows_per_chunk)))
 
 
 def _serial_twin(dispatcher, name):
@@ -108,7 +149,7 @@ def _backward_fused(dx, du_parts, dy, x, u, kept, have_kept, m, top, left, tiles
     c_in, filters = x.shape[3], dy.shape[3]
     n_rows = x.shape[0] * tiles_h
     n_chunks = -(-n_rows // rows_per_chunk)
-    v_share, m_share = v_scratch.size // workers, dm_scratch.size // workers
+    v_share, m_share, dv_share = v_scratch.size // workers, dm_scratch.size // workers, dv_scratch.size // workers
     passes = 2 if input_gradient else 1  # even chunks, then odd: neighbours' patches of x overlap
     for parity in range(passes):
         count = (n_chunks - parity + passes - 1) // passes  # the chunks of this pass
@@ -130,7 +171,7 @@ def _backward_fused(dx, du_parts, dy, x, u, kept, have_kept, m, top, left, tiles
                         gemm(blas, TRANS, NO_TRANS, cg, fg, t, v[p, :, grp * cg :], c_in, dm[p, :, grp * fg :],
                              filters, 1.0, du_parts[w, p, grp], fg)
                 if input_gradient:
-                    dv = dv_scratch[w * v_share : w * v_share + points * t * c_in].reshape((points, t, c_in))
+                    dv = dv_scratch[w * dv_share : w * dv_share + points * t * c_in].reshape((points, t, c_in))
                     for p in range(points):
                         for grp in range(groups):  # dV[p][:, channels] = dM[p][:, filters] @ U[p, grp]^T
                             gemm(blas, NO_TRANS, TRANS, t, cg, fg, dm[p, :, grp * fg :], filters, u[p, grp], fg,
