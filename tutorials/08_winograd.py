@@ -14,8 +14,8 @@
 # A direct 3×3 convolution spends 9 multiply-adds per output pixel and channel pair: a 2×2
 # block of outputs costs 36. Winograd's *minimal filtering* (Lavin & Gray 2016) gets the same
 # 2×2 block from **16** multiplications, and a 4×4 block from 36 instead of 144. scratchconv
-# uses it (`scratchconv.conv2d(..., algorithm="winograd")`, and `"auto"` for 3×3 layers of 64 to
-# 128 channels with outputs of 16×16 pixels or more). This tutorial derives the algorithm from
+# uses it (`scratchconv.conv2d(..., algorithm="winograd")`, and `"auto"` for 3×3 layers of 16 to
+# 128 channels (48 or more in and out together) with outputs of 7×7 pixels or more). This tutorial derives the algorithm from
 # one dimension up, checks each step numerically, draws the tiles, shows the whole layer as 16
 # (or 36) matrix products, explains why scratchconv's 4×4 version uses the points 0, ±1, ½, −2
 # rather than Lavin's 0, ±1, ±2 (float32 error, measured), and finally times it against the two
@@ -596,12 +596,15 @@ for hw, c, f in shapes:
 #
 # `conv2d(..., algorithm="winograd")` is four steps (`scratchconv/kernels/standard_winograd.py`):
 # the filter transform $U$, the input transform $V$ (`_gather_tiles`), the 36 products (one
-# batched `np.matmul`) and the inverse transform with the bias (`_output_tiles`). Run them on the
-# whole batch (for these shapes the package also does it in one chunk), check that they give
-# `conv2d`'s result, and time each alone and the four back to back. `conv2d`'s own time (above)
-# also holds its argument checks, a check that x is finite (Winograd's sums would turn an Inf
-# into NaN) and the allocation of y. Bytes: what each step must read and write at least
-# (float32), and the rate that implies.
+# batched `np.matmul`) and the inverse transform with the bias (`_output_tiles`). Here they run on
+# the whole batch, one step after the other, as the package's step-by-step path does (used where
+# NumPy's OpenBLAS cannot be called from inside a kernel). Its fused kernels run the same four
+# steps a few tile rows at a time on each thread, so that V and M stay in the core's cache and
+# each product runs on one thread: that is why `conv2d` above can take less than the steps' sum.
+# Check that they give `conv2d`'s result, and time each alone and the four back to back.
+# `conv2d`'s own time (above) also holds its argument checks, a check that x is finite
+# (Winograd's sums would turn an Inf into NaN) and the allocation of y. Bytes: what each step
+# must read and write at least (float32), and the rate that implies.
 
 # %%
 print(f"Winograd forward step by step, batch {batch}, median (and fastest) of {rounds} interleaved runs:")
@@ -613,7 +616,7 @@ for row in measured:
     v = np.empty((alpha * alpha, n_tiles, c), np.float32)  # (alpha^2, T, C)
     mm = np.empty((alpha * alpha, n_tiles, f), np.float32)  # (alpha^2, T, F)
     y = np.empty((batch, hw, hw, f), np.float32)  # (B, H, W, F)
-    assert len(tile_row_chunks(g_geo, m, max(c, f), x.itemsize)[0]) == 1  # conv2d too takes the batch in one chunk
+    assert len(tile_row_chunks(g_geo, m, max(c, f), x.itemsize)[0]) == 1  # the step-by-step path: one chunk too
     u = transformed_kernel(k, 1, m)  # (alpha^2, 1, C, F)
     steps = {
         "filter transform U": lambda: transformed_kernel(k, 1, m),
@@ -678,6 +681,8 @@ save(fig, "08_time_by_algorithm.png")
 #   the tile, and 0, ±1, ½, −2 keep F(4×4)'s error under the tests' 1e-5 at 128 channels.
 # * A layer is $\alpha^2$ matrix products $V[\xi] U[\xi]$ between an input transform and an inverse
 #   transform. The products shrink by 4× (F(4×4)), but the transforms move 2.25× the input and
-#   the output through memory, and the products are narrow: whether it is faster depends on
-#   the shape and the machine — read the timings above, and `scratchconv.kernels.standard_winograd`
-#   for the measurements behind `algorithm="auto"`.
+#   the output through memory, and the products are narrow: run step by step over the batch, it
+#   is slower than the row method at 32 channels. Run a chunk of tiles at a time per thread, from
+#   input to output (`scratchconv.kernels.standard_winograd_fused`), V and M never leave the
+#   cache and it wins from 16 + 32 channels: read the timings above, and that module for the
+#   measurements behind `algorithm="auto"`.

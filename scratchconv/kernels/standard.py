@@ -22,12 +22,14 @@ this order:
         every window unfolded as a row, one BLAS product with the kernel. There the row
         method's product would be wider (kw*Fg values per pixel against kh*kw*Cg), or would
         compute columns that no window starts at.
-    ``winograd_pays`` (3x3, stride 1, dilation 1, groups == 1, 64 to 128 input channels and
-        filters, outputs of at least 16x16 pixels) and x (and dy) finite -> standard_winograd.py:
+    ``winograd_pays`` (3x3, stride 1, dilation 1, groups == 1, 16 to 128 input channels and
+        filters, 48 or more together, outputs of at least 7x7 pixels; narrower where NumPy's
+        OpenBLAS cannot be called from the kernels) and x (and dy) finite -> standard_winograd.py:
         Winograd's minimal filtering, F(4x4, 3x3): 36 BLAS products per 6x6 input tile instead
-        of 144 multiply-adds per channel pair, plus the tile transforms. Where it does not pay
-        (fewer channels: the products get too thin for BLAS; small images: the tiles' padding)
-        the measurements are in ``standard_winograd.py``.
+        of 144 multiply-adds per channel pair, plus the tile transforms, each thread running its
+        own chunks of tiles start to end (standard_winograd_fused.py). Where it does not pay
+        (few channels: the products get too thin; tiny images: the tiles' padding) the
+        measurements are in ``standard_winograd_fused.py``.
     otherwise (most layers) -> standard_rows.py, the row method: unfold only the kernel rows,
         one BLAS product per group, then shift and add the columns: an unfolded copy kh times
         the input, not kh*kw times.
